@@ -1,0 +1,81 @@
+"""Domain exceptions raised by the engine.
+
+Each web framework maps ``MLServiceError`` to the one error shape in a single place
+(``{"error": {"code", "message", "details"}, "request_id"}``); the engine never builds
+HTTP responses itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MLServiceError(Exception):
+    """Base class: carries the HTTP status, the stable error code and optional details."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: list[dict[str, Any]] = details or []
+
+
+class InvalidInput(MLServiceError):
+    """The request is well-formed but its content cannot be processed (e.g. undecodable audio)."""
+
+    status_code = 422
+    code = "validation_error"
+
+
+class BadRequest(MLServiceError):
+    """The body is malformed (not JSON, wrong multipart framing)."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class NotFound(MLServiceError):
+    """A named resource (collection, route) does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(MLServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(MLServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class ProviderUnavailable(MLServiceError):
+    """A feature needs a provider that is not configured (e.g. an LLM without an API key)."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+
+class UpstreamError(MLServiceError):
+    """A hosted provider answered with an error or could not be reached."""
+
+    status_code = 502
+    code = "bad_gateway"
+
+
+class UpstreamTimeout(MLServiceError):
+    status_code = 504
+    code = "gateway_timeout"
+
+
+class RateLimited(MLServiceError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

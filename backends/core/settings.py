@@ -1,0 +1,62 @@
+"""Typed engine settings, read from the environment (and ``.env``) only when built.
+
+Names follow the public peer implementation (OPENAI_API_KEY, EMBEDDING_MODEL,
+DEFAULT_LLM_MODEL, ...) so operators of it feel at home. Build with ``EngineSettings()``
+inside an app factory, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EngineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # shared infrastructure
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    # hosted OpenAI-compatible provider (any base URL); never called without a key
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_timeout_s: float = Field(default=30.0, gt=0)
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+
+    # embeddings
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str | None = None  # provider default when unset
+    embedding_dimensions: int | None = Field(default=None, ge=1, le=8192)
+    embedding_batch_size: int = Field(default=32, ge=1, le=512)
+
+    # text generation (RAG answers, /analysis/generate)
+    llm_provider: Literal["extractive", "openai"] = "extractive"
+    default_llm_model: str = "gpt-4o-mini"
+    default_temperature: float = Field(default=0.7, ge=0, le=2)
+    default_max_tokens: int = Field(default=1000, ge=1, le=4000)
+
+    # vector store: pgvector in DATABASE_URL unless QDRANT_URL (server) or QDRANT_PATH (local mode)
+    vector_store: Literal["pgvector", "qdrant"] | None = None
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: Path | None = None
+
+    # transcription
+    transcription_provider: Literal["local", "openai"] = "local"
+    transcription_model: str = "whisper-base"
+    transcription_price_per_minute: float = Field(default=0.006, ge=0)
+    max_audio_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    model_cache_dir: Path = Path(".data/models")
+
+    @property
+    def resolved_vector_store(self) -> Literal["pgvector", "qdrant"]:
+        """pgvector unless Qdrant was asked for explicitly or by URL/path."""
+        if self.vector_store is not None:
+            return self.vector_store
+        if self.qdrant_url or self.qdrant_path:
+            return "qdrant"
+        return "pgvector"

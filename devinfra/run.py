@@ -1,0 +1,104 @@
+"""`make run`: start Postgres, Redis, migrations, the selected backend and the gateway.
+
+Everything it starts is stopped on Ctrl-C (or SIGTERM). Data lives under ``.data/`` so a
+second run finds the same collections, logs and cache.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from devinfra.ports import wait_for_port
+from devinfra.stack import local_services
+
+DATA_DIR = Path(".data")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port: int
+    args: tuple[str, ...] = ()
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _load_dotenv(path: Path = Path(".env")) -> dict[str, str]:
+    """Minimal KEY=VALUE reader so child processes see .env even without the shell exporting it."""
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _planned_services(env: dict[str, str]) -> list[Service]:
+    backend = env.get("ML_SERVICE_BACKEND", "fastapi")
+    ports = {
+        "fastapi": int(env.get("FASTAPI_PORT", "8001")),
+        "django": int(env.get("DJANGO_PORT", "8002")),
+    }
+    planned: list[Service] = []
+    module = f"backends.{backend}_service"
+    if backend in ports and _available(module):
+        planned.append(Service(backend, module, ports[backend]))
+    else:
+        print(f"note: backend {backend!r} is not available in this checkout; not started")
+    if _available("gateway.__main__"):
+        planned.append(Service("gateway", "gateway", int(env.get("GATEWAY_PORT", "8000"))))
+    return planned
+
+
+def _migrate(env: dict[str, str]) -> None:
+    if _available("backends.django_service.manage"):
+        subprocess.run(
+            [sys.executable, "-m", "backends.django_service.manage", "migrate", "--no-input"],
+            env=env, check=True,
+        )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    env = {**_load_dotenv(), **os.environ}
+    with local_services(DATA_DIR.resolve(), env) as urls:
+        env = {**env, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+        print(f"postgres  {urls.database_url}\nredis     {urls.redis_url}")
+        _migrate(env)
+        children: list[tuple[Service, subprocess.Popen[bytes]]] = []
+        try:
+            for service in _planned_services(env):
+                child_env = {**env, "PORT": str(service.port)}
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", service.module, *service.args], env=child_env
+                )
+                children.append((service, proc))
+                wait_for_port("127.0.0.1", service.port, timeout_s=60)
+                print(f"{service.name:<9} http://127.0.0.1:{service.port}  (docs: /docs)")
+            print("ready: Ctrl-C stops everything")
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+            while all(proc.poll() is None for _, proc in children):
+                time.sleep(0.5)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            for _, proc in reversed(children):
+                proc.terminate()
+            for _, proc in children:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()

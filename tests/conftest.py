@@ -1,0 +1,32 @@
+"""Session fixtures: a real PostgreSQL (with pgvector) and a real Redis for the whole run.
+
+`DATABASE_URL` / `REDIS_URL` in the environment take precedence over the embedded servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devinfra.stack import ServiceUrls, local_services
+
+
+@pytest.fixture(scope="session")
+def local_service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
+    data_dir: Path = tmp_path_factory.mktemp("services")
+    with local_services(data_dir) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def pg_url(local_service_urls: ServiceUrls) -> str:
+    """DSN of a real PostgreSQL 18 with the vector extension created."""
+    return local_service_urls.database_url
+
+
+@pytest.fixture(scope="session")
+def redis_url(local_service_urls: ServiceUrls) -> str:
+    """URL of a real Redis-protocol server."""
+    return local_service_urls.redis_url
