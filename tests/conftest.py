@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,3 +33,18 @@ def pg_url(local_service_urls: ServiceUrls) -> str:
 def redis_url(local_service_urls: ServiceUrls) -> str:
     """URL of a real Redis-protocol server."""
     return local_service_urls.redis_url
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_url(pg_url: str) -> str:
+    """The session database with the shared schema applied by Django's migrations."""
+    done = subprocess.run(
+        [sys.executable, "-m", "backends.django_service.manage", "migrate", "--no-input"],
+        env={**os.environ, "DATABASE_URL": pg_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return pg_url

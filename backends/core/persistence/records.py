@@ -1,0 +1,107 @@
+"""Rows of the shared tables, built the same way by every backend."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from backends.core.persistence.categories import endpoint_category
+from backends.core.persistence.sanitize import sanitize_payload
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One ml_service_requests row."""
+
+    service_name: str
+    endpoint: str
+    method: str
+    status_code: int
+    duration_ms: float
+    request_id: str
+    request_payload: Any = None
+    response_payload: Any = None
+    error_message: str | None = None
+    user_id: str | None = None
+    organization_id: str | None = None
+    credits_charged: int = 0
+    ip_address: str | None = None
+    user_agent: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def build(cls, **values: Any) -> RequestRecord:
+        """A record whose payloads are already sanitised (secrets, audio, NULs, size)."""
+        for name in ("request_payload", "response_payload"):
+            if values.get(name) is not None:
+                values[name] = sanitize_payload(values[name])
+        if values.get("user_agent"):
+            values["user_agent"] = str(values["user_agent"]).replace("\x00", "")[:512]
+        return cls(**values)
+
+    @property
+    def usage_key(self) -> UsageKey:
+        return UsageKey(
+            user_id=self.user_id,
+            organization_id=self.organization_id,
+            date=self.created_at.date(),
+            service_name=self.service_name,
+            endpoint_category=endpoint_category(self.endpoint),
+        )
+
+
+@dataclass(frozen=True)
+class UsageKey:
+    user_id: str | None
+    organization_id: str | None
+    date: date
+    service_name: str
+    endpoint_category: str
+
+
+@dataclass
+class UsageDelta:
+    """What a batch of requests adds to one ml_service_usage row."""
+
+    requests: int = 0
+    credits: int = 0
+    duration_ms: float = 0.0
+    successes: int = 0
+    errors: int = 0
+
+
+def aggregate_usage(records: list[RequestRecord]) -> dict[UsageKey, UsageDelta]:
+    """Fold a batch into one delta per daily usage row (one upsert per row, not per request)."""
+    deltas: dict[UsageKey, UsageDelta] = {}
+    for record in records:
+        delta = deltas.setdefault(record.usage_key, UsageDelta())
+        delta.requests += 1
+        delta.credits += record.credits_charged
+        delta.duration_ms += record.duration_ms
+        if record.status_code < 400:
+            delta.successes += 1
+        else:
+            delta.errors += 1
+    return deltas
+
+
+def request_params(record: RequestRecord) -> tuple[Any, ...]:
+    """Parameters of sql.INSERT_REQUEST, in order (payloads stay Python objects)."""
+    return (
+        record.id, record.user_id, record.organization_id, record.service_name,
+        record.endpoint, record.method, record.request_payload, record.response_payload,
+        record.status_code, record.error_message, record.duration_ms, record.credits_charged,
+        record.ip_address, record.user_agent, record.request_id, record.created_at,
+    )  # fmt: skip
+
+
+def usage_params(key: UsageKey, delta: UsageDelta) -> tuple[Any, ...]:
+    """Parameters of sql.UPSERT_USAGE, in order."""
+    return (
+        key.user_id, key.organization_id, key.date, key.service_name, key.endpoint_category,
+        delta.requests, delta.credits, delta.duration_ms,
+        delta.duration_ms / max(delta.requests, 1), delta.successes, delta.errors,
+    )  # fmt: skip

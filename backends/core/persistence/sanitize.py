@@ -1,0 +1,62 @@
+"""Make request/response payloads safe and small enough to store as jsonb."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SECRET_KEY_PARTS = ("key", "token", "secret", "password", "authorization", "credential")
+BINARY_FIELDS = frozenset({"audio", "file"})
+MAX_STRING_CHARS = 2000
+MAX_LIST_ITEMS = 50
+MAX_PAYLOAD_BYTES = 16_384
+REDACTED = "[redacted]"
+
+
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    # "keywords"/"max_keywords" are ordinary fields, not keys
+    return any(part in lowered for part in SECRET_KEY_PARTS) and "keyword" not in lowered
+
+
+def sanitize_payload(value: Any) -> Any:
+    """Redact secrets, drop audio bytes, strip NULs (jsonb rejects them), truncate."""
+    cleaned = _clean(value)
+    encoded = json.dumps(cleaned, ensure_ascii=False, default=str)
+    if len(encoded.encode()) <= MAX_PAYLOAD_BYTES:
+        return cleaned
+    return {"_truncated": True, "_original_bytes": len(encoded.encode()), "preview": encoded[:2000]}
+
+
+def _clean(value: Any, key: str | None = None) -> Any:
+    if key is not None and _is_secret(key) and value not in (None, ""):
+        return REDACTED
+    if key in BINARY_FIELDS and isinstance(value, str | bytes):
+        return f"[{len(value)} bytes of audio omitted]"
+    if isinstance(value, dict):
+        return {str(k).replace("\x00", ""): _clean(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_clean(v) for v in value[:MAX_LIST_ITEMS]]
+        if len(value) > MAX_LIST_ITEMS:
+            items.append(f"[{len(value) - MAX_LIST_ITEMS} more items omitted]")
+        return items
+    if isinstance(value, bytes):
+        return f"[{len(value)} bytes omitted]"
+    if isinstance(value, str):
+        text = value.replace("\x00", "")
+        if len(text) > MAX_STRING_CHARS:
+            return text[:MAX_STRING_CHARS] + f"... [{len(text) - MAX_STRING_CHARS} chars omitted]"
+        return text
+    if isinstance(value, float) and value != value:  # NaN is not valid JSON
+        return None
+    return value
+
+
+def redact_text(text: str | None, secrets: list[str]) -> str | None:
+    """Remove any configured secret value that leaked into free text (error messages)."""
+    if text is None:
+        return None
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text.replace("\x00", "")

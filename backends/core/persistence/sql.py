@@ -1,0 +1,72 @@
+"""SQL shared by the backends, written with asyncpg's $n placeholders.
+
+`as_pyformat()` converts a statement for DB-API drivers (Django's cursor, psycopg) whose
+placeholders are %s; every $n appears once and in order, so the conversion is positional.
+"""
+
+from __future__ import annotations
+
+import re
+
+INSERT_REQUEST = """
+INSERT INTO ml_service_requests (
+    id, user_id, organization_id, service_name, endpoint, method, request_payload,
+    response_payload, status_code, error_message, duration_ms, credits_charged, ip_address,
+    user_agent, request_id, created_at
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+"""
+
+UPSERT_USAGE = """
+INSERT INTO ml_service_usage AS u (
+    user_id, organization_id, date, service_name, endpoint_category, total_requests,
+    total_credits, total_duration_ms, avg_duration_ms, success_count, error_count, updated_at
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+ON CONFLICT (user_id, organization_id, date, service_name, endpoint_category) DO UPDATE SET
+    total_requests = u.total_requests + EXCLUDED.total_requests,
+    total_credits = u.total_credits + EXCLUDED.total_credits,
+    total_duration_ms = u.total_duration_ms + EXCLUDED.total_duration_ms,
+    avg_duration_ms = (u.total_duration_ms + EXCLUDED.total_duration_ms)
+        / GREATEST(u.total_requests + EXCLUDED.total_requests, 1),
+    success_count = u.success_count + EXCLUDED.success_count,
+    error_count = u.error_count + EXCLUDED.error_count,
+    updated_at = now()
+"""
+
+SELECT_CACHE = """
+UPDATE ml_service_cache SET hit_count = hit_count + 1, last_hit_at = now()
+WHERE cache_key = $1 AND expires_at > now()
+RETURNING response_data
+"""
+
+UPSERT_CACHE = """
+INSERT INTO ml_service_cache (
+    cache_key, request_hash, endpoint, service_name, response_data, expires_at, hit_count,
+    size_bytes, created_at
+) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), 0, $7, now())
+ON CONFLICT (cache_key) DO UPDATE SET
+    response_data = EXCLUDED.response_data,
+    expires_at = EXCLUDED.expires_at,
+    size_bytes = EXCLUDED.size_bytes
+"""
+
+APPLIED_MIGRATIONS = "SELECT name FROM django_migrations WHERE app = $1"
+
+INSERT_COMPLEXITY_SAMPLE = """
+INSERT INTO ml_complexity_samples (task_type, pre_score, actual_score, service_name, created_at)
+VALUES ($1, $2, $3, $4, now())
+"""
+
+SELECT_COMPLEXITY_SAMPLES = """
+SELECT task_type, pre_score, actual_score FROM ml_complexity_samples
+ORDER BY created_at DESC LIMIT $1
+"""
+
+_PLACEHOLDER = re.compile(r"\$\d+")
+
+
+def as_pyformat(statement: str) -> str:
+    """`$1, $2` -> `%s, %s` for DB-API drivers (each placeholder used once, in order)."""
+    numbers = [int(m.group()[1:]) for m in _PLACEHOLDER.finditer(statement)]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise ValueError("statement reuses or reorders placeholders; cannot convert positionally")
+    return _PLACEHOLDER.sub("%s", statement.replace("%", "%%"))

@@ -1,0 +1,115 @@
+"""The shared tables. This app owns their only migration history; the FastAPI backend
+reads and writes the same tables with asyncpg and refuses to start while migrations are
+pending. Database-side defaults (``db_default``) keep raw-SQL writers consistent."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models.functions import Now
+
+ENDPOINT_CATEGORIES = [
+    (c, c) for c in ("embeddings", "rag", "analysis", "complexity", "transcription", "other")
+]
+
+
+class ServiceRequest(models.Model):
+    """One row per API request served by any backend (secrets and audio stripped)."""
+
+    id = models.UUIDField(primary_key=True, db_default=RandomUUID(), editable=False)
+    user_id = models.CharField(max_length=128, null=True, blank=True)
+    organization_id = models.CharField(max_length=128, null=True, blank=True)
+    service_name = models.CharField(max_length=32)
+    endpoint = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    request_payload = models.JSONField(null=True, blank=True)
+    response_payload = models.JSONField(null=True, blank=True)
+    status_code = models.IntegerField()
+    error_message = models.TextField(null=True, blank=True)
+    duration_ms = models.FloatField()
+    credits_charged = models.IntegerField(db_default=0)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(null=True, blank=True)
+    request_id = models.CharField(max_length=128)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_service_requests"
+        indexes = [
+            models.Index(fields=["user_id", "created_at"], name="ml_req_user_created_idx"),
+            models.Index(fields=["endpoint"], name="ml_req_endpoint_idx"),
+            models.Index(fields=["service_name"], name="ml_req_service_idx"),
+            models.Index(fields=["created_at"], name="ml_req_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.endpoint} {self.status_code} ({self.service_name})"
+
+
+class ServiceUsage(models.Model):
+    """Daily aggregates, upserted atomically (INSERT ... ON CONFLICT DO UPDATE)."""
+
+    user_id = models.CharField(max_length=128, null=True, blank=True)
+    organization_id = models.CharField(max_length=128, null=True, blank=True)
+    date = models.DateField()
+    service_name = models.CharField(max_length=32)
+    endpoint_category = models.CharField(max_length=32, choices=ENDPOINT_CATEGORIES)
+    total_requests = models.IntegerField(db_default=0)
+    total_credits = models.IntegerField(db_default=0)
+    total_duration_ms = models.FloatField(db_default=0.0)
+    avg_duration_ms = models.FloatField(db_default=0.0)
+    success_count = models.IntegerField(db_default=0)
+    error_count = models.IntegerField(db_default=0)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_service_usage"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "organization_id", "date", "service_name", "endpoint_category"],
+                name="ml_usage_day_key",
+                nulls_distinct=False,  # anonymous traffic aggregates into one row per day
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.service_name}/{self.endpoint_category}: {self.total_requests}"
+
+
+class ResponseCache(models.Model):
+    """Deterministic, successful responses; valid across backends (keys ignore the backend)."""
+
+    cache_key = models.CharField(max_length=128, unique=True)
+    request_hash = models.CharField(max_length=64)
+    endpoint = models.CharField(max_length=255)
+    service_name = models.CharField(max_length=32)
+    response_data = models.JSONField()
+    expires_at = models.DateTimeField()
+    hit_count = models.IntegerField(db_default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+    size_bytes = models.IntegerField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_service_cache"
+        indexes = [models.Index(fields=["expires_at"], name="ml_cache_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.cache_key[:12]} hits={self.hit_count}"
+
+
+class ComplexitySample(models.Model):
+    """Estimate vs actual pairs from post-analyze; calibrates later pre-estimates."""
+
+    task_type = models.CharField(max_length=32)
+    pre_score = models.FloatField()
+    actual_score = models.FloatField()
+    service_name = models.CharField(max_length=32)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_complexity_samples"
+        indexes = [models.Index(fields=["task_type", "created_at"], name="ml_cx_type_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_type}: {self.pre_score} -> {self.actual_score}"

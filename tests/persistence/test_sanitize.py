@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from backends.core.persistence.cache_keys import cache_key
+from backends.core.persistence.categories import endpoint_category
+from backends.core.persistence.sanitize import redact_text, sanitize_payload
+from backends.core.persistence.sql import UPSERT_USAGE, as_pyformat
+
+
+def test_secrets_and_audio_are_removed_and_keywords_kept() -> None:
+    payload = {
+        "openai_api_key": "sk-abc",
+        "Authorization": "Bearer x",
+        "audio": "UklGRiQAAABXQVZF" * 100,
+        "max_keywords": 5,
+        "nested": [{"token": "t"}],
+    }
+    cleaned = sanitize_payload(payload)
+    assert cleaned["openai_api_key"] == "[redacted]"
+    assert cleaned["Authorization"] == "[redacted]"
+    assert cleaned["audio"].startswith("[1600 bytes")
+    assert cleaned["max_keywords"] == 5
+    assert cleaned["nested"] == [{"token": "[redacted]"}]
+    assert "sk-abc" not in str(cleaned)
+
+
+def test_large_payloads_are_truncated() -> None:
+    cleaned = sanitize_payload({"texts": ["x" * 5000] * 100})
+    assert cleaned["_truncated"] is True
+    assert len(str(cleaned)) < 5000
+
+
+def test_redact_text() -> None:
+    assert redact_text("upstream said sk-1 is bad", ["sk-1"]) == "upstream said [redacted] is bad"
+
+
+def test_cache_key_is_backend_independent_and_order_insensitive() -> None:
+    a = cache_key("/api/v1/embeddings/generate", {"text": "a", "model": None}, "local/m")
+    b = cache_key("/api/v1/embeddings/generate", {"model": None, "text": "a"}, "local/m")
+    c = cache_key("/api/v1/embeddings/generate", {"model": None, "text": "a"}, "openai/m")
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize(
+    ("path", "category"),
+    [
+        ("/api/v1/rag/search", "rag"),
+        ("/api/v1/transcription/transcribe", "transcription"),
+        ("/health", "other"),
+        ("/api/v1/unknown/x", "other"),
+    ],
+)
+def test_endpoint_category(path: str, category: str) -> None:
+    assert endpoint_category(path) == category
+
+
+def test_pyformat_rejects_reused_placeholders() -> None:
+    assert "%s" in as_pyformat(UPSERT_USAGE)
+    with pytest.raises(ValueError, match="reuses"):
+        as_pyformat("SELECT $1, $1")
