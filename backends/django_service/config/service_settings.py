@@ -9,7 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class DjangoServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DJANGO_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DJANGO_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
 
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/mlapi",
