@@ -1,0 +1,1 @@
+"""The shared OpenAPI contract and its conformance suite (`python -m contract check ...`)."""
