@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +19,15 @@ from devinfra.stack import ServiceUrls, local_services
 
 
 @pytest.fixture(scope="session")
-def local_service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
-    data_dir: Path = tmp_path_factory.mktemp("services")
-    with local_services(data_dir) as urls:
-        yield urls
+def local_service_urls() -> Iterator[ServiceUrls]:
+    # Not under pytest's tmp dir: pytest resets that tree to mode 0700 whenever another
+    # session starts, which would lock out the unprivileged postgres user mid-run.
+    data_dir = Path(tempfile.mkdtemp(prefix="mlapi-services-"))
+    try:
+        with local_services(data_dir) as urls:
+            yield urls
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,8 @@ class EngineSettings(BaseSettings):
     transcription_model: str = "whisper-base"
     transcription_price_per_minute: float = Field(default=0.006, ge=0)
     max_audio_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    # 30 min of audio: ~115 MB of decoded samples and ~5 min of CPU for the local model
+    max_audio_seconds: int = Field(default=1800, ge=1)
     model_cache_dir: Path = Path(".data/models")
 
     @property

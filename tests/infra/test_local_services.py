@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis
 
 from devinfra.postgres import LocalPostgres
@@ -29,14 +33,21 @@ def test_redis_is_real(redis_url: str) -> None:
     assert script(keys=[key]) == 7
 
 
-def test_restart_after_crash_reuses_data_dir(tmp_path: Path) -> None:
-    first = LocalPostgres(tmp_path / "pg")
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="mlapi-pgtest-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_restart_after_crash_reuses_data_dir(pg_dir: Path) -> None:
+    first = LocalPostgres(pg_dir / "pg")
     with psycopg.connect(first.start(), autocommit=True) as conn:
         conn.execute("CREATE TABLE survivor (v int)")
         conn.execute("INSERT INTO survivor VALUES (42)")
     first.kill()  # SIGKILL: stale postmaster.pid left behind, WAL not checkpointed
 
-    second = LocalPostgres(tmp_path / "pg")
+    second = LocalPostgres(pg_dir / "pg")
     try:
         with psycopg.connect(second.start()) as conn:
             row = conn.execute("SELECT v FROM survivor").fetchone()
@@ -45,12 +56,12 @@ def test_restart_after_crash_reuses_data_dir(tmp_path: Path) -> None:
         second.stop()
 
 
-def test_second_start_while_running_reuses_the_live_server(tmp_path: Path) -> None:
-    owner = LocalPostgres(tmp_path / "pg")
+def test_second_start_while_running_reuses_the_live_server(pg_dir: Path) -> None:
+    owner = LocalPostgres(pg_dir / "pg")
     url = owner.start()
     try:
         # e.g. `make run` killed -9 while its postgres survived: the next run adopts it
-        adopter = LocalPostgres(tmp_path / "pg")
+        adopter = LocalPostgres(pg_dir / "pg")
         assert adopter.start() == url
         adopter.stop()  # not started by the adopter: must not stop the owner's server
         with psycopg.connect(url) as conn:
