@@ -1,0 +1,70 @@
+"""Text generation through the openai SDK's chat completions (any compatible server)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from backends.core.errors import UpstreamError
+from backends.core.llm.base import Completion
+from backends.core.openai_errors import openai_errors
+from backends.core.usage import Usage
+
+if TYPE_CHECKING:
+    import openai
+
+
+class OpenAIChatProvider:
+    """Chat completions; build it with build_llm_provider (never without a key)."""
+
+    provider = "openai"
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        default_model: str,
+        default_max_tokens: int = 1000,
+        default_temperature: float = 0.7,
+        secret: str | None = None,
+    ) -> None:
+        self._client = client
+        self.default_model = default_model
+        self._default_max_tokens = default_max_tokens
+        self._default_temperature = default_temperature
+        self._secret = secret
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        messages: list[Any] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": prompt})
+        with openai_errors("chat completions", secret=self._secret):
+            response = self._client.chat.completions.create(
+                model=model or self.default_model,
+                messages=messages,
+                max_tokens=max_tokens or self._default_max_tokens,
+                temperature=self._default_temperature if temperature is None else temperature,
+            )
+        if not response.choices:
+            raise UpstreamError("OpenAI-compatible provider (chat completions) returned no choices")
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            model=response.model or model or self.default_model,
+            provider=self.provider,
+            finish_reason=choice.finish_reason,
+            usage=(
+                Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+                if usage is not None
+                else None
+            ),
+        )
