@@ -1,0 +1,222 @@
+"""The 32 operations of the contract: method, path, models, content types, documented errors.
+
+``contract/generate.py`` renders this registry into ``contract/openapi.json``; backends and
+tests iterate it so that no endpoint can be forgotten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from shared_schemas import analysis as an
+from shared_schemas import complexity as cx
+from shared_schemas import complexity_outcome as co
+from shared_schemas import embeddings as em
+from shared_schemas import generation as gen
+from shared_schemas import health as hl
+from shared_schemas import rag, rag_collections, rag_search
+from shared_schemas import transcription as tr
+from shared_schemas import transcription_tools as tt
+
+Method = Literal["GET", "POST", "DELETE"]
+RequestContentType = Literal["application/json", "multipart/form-data"]
+
+JSON: RequestContentType = "application/json"
+MULTIPART: RequestContentType = "multipart/form-data"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One HTTP operation of the API."""
+
+    method: Method
+    path: str
+    operation_id: str
+    tag: str
+    summary: str
+    response_model: type[BaseModel] | None
+    request_model: type[BaseModel] | None = None
+    request_content_type: RequestContentType | None = None
+    # Other JSON bodies a 200 may carry (e.g. verbose_json); the spec shows oneOf.
+    alternative_response_models: tuple[type[BaseModel], ...] = ()
+    # Non-JSON 200 content types (text/vtt, audio/mpeg, ...).
+    extra_response_content_types: tuple[str, ...] = ()
+    error_statuses: tuple[int, ...] = ()
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        """Names of the {placeholders} in the path, in order."""
+        return tuple(part[1:-1] for part in self.path.split("/") if part.startswith("{"))
+
+
+def errors(
+    *,
+    body: bool = False,
+    path: bool = False,
+    collection: bool = False,
+    store: bool = False,
+    provider: bool = False,
+) -> tuple[int, ...]:
+    """Documented error statuses; every operation can be rate limited (429) by the gateway.
+
+    body: 400 malformed, 413 too large, 415 wrong media type, 422 invalid;
+    path: 422 for an invalid path parameter; collection: 404 when it does not exist;
+    store: 503 when the vector store is down; provider: 503 provider missing or down,
+    502/504 a hosted provider failed or timed out.
+    """
+    statuses = {429}
+    if body:
+        statuses |= {400, 413, 415, 422}
+    if path:
+        statuses.add(422)
+    if collection:
+        statuses.add(404)
+    if store:
+        statuses.add(503)
+    if provider:
+        statuses |= {502, 503, 504}
+    return tuple(sorted(statuses))
+
+
+def _post(
+    path: str,
+    operation_id: str,
+    tag: str,
+    summary: str,
+    request: type[BaseModel],
+    response: type[BaseModel] | None,
+    *,
+    content_type: RequestContentType = JSON,
+    collection: bool = False,
+    provider: bool = True,
+    alternatives: tuple[type[BaseModel], ...] = (),
+    extra_types: tuple[str, ...] = (),
+) -> Operation:
+    return Operation(
+        method="POST",
+        path=path,
+        operation_id=operation_id,
+        tag=tag,
+        summary=summary,
+        response_model=response,
+        request_model=request,
+        request_content_type=content_type,
+        alternative_response_models=alternatives,
+        extra_response_content_types=extra_types,
+        error_statuses=errors(body=True, collection=collection, provider=provider),
+    )
+
+
+def _get(
+    path: str, operation_id: str, tag: str, summary: str, response: type[BaseModel]
+) -> Operation:
+    return Operation("GET", path, operation_id, tag, summary, response, error_statuses=errors())
+
+
+EMB = "/api/v1/embeddings"
+RAG = "/api/v1/rag"
+ANA = "/api/v1/analysis"
+CPX = "/api/v1/complexity"
+TRS = "/api/v1/transcription"
+_TRANSCRIPTS = tuple(tr.TRANSCRIPT_MEDIA_TYPES.values())
+_AUDIO = tuple(dict.fromkeys(tt.CONVERT_MEDIA_TYPES.values()))
+_VERBOSE = (tr.VerboseTranscriptionResponse,)
+
+OPERATIONS: tuple[Operation, ...] = (
+    _get("/health", "health_status", "health", "Liveness, version and backend", hl.HealthResponse),
+    Operation(
+        "GET",
+        "/ready",
+        "health_ready",
+        "health",
+        "Readiness of every dependency (503 when not ready)",
+        hl.ReadyResponse,
+        error_statuses=(429, 503),
+    ),
+    _get("/live", "health_live", "health", "The process is up", hl.LiveResponse),
+    _post(f"{EMB}/generate", "embeddings_generate", "embeddings", "Embed one text",
+          em.EmbeddingRequest, em.EmbeddingResponse),
+    _post(f"{EMB}/batch", "embeddings_batch", "embeddings", "Embed up to 100 texts",
+          em.BatchEmbeddingRequest, em.BatchEmbeddingResponse),
+    _post(f"{EMB}/similarity", "embeddings_similarity", "embeddings",
+          "Cosine similarity of a text with one or many texts",
+          em.SimilarityRequest, em.SimilarityResponse),
+    _get(f"{EMB}/models", "embeddings_models", "embeddings", "Embedding models",
+         em.EmbeddingModelsResponse),
+    _post(f"{RAG}/index", "rag_index", "rag", "Index (upsert) documents into a collection",
+          rag.IndexRequest, rag.IndexResponse),
+    _post(f"{RAG}/index-document", "rag_index_document", "rag",
+          "Chunk and index one long document, replacing its old chunks",
+          rag.IndexDocumentRequest, rag.IndexDocumentResponse),
+    _post(f"{RAG}/search", "rag_search", "rag", "Semantic search in a collection",
+          rag_search.SearchRequest, rag_search.SearchResponse, collection=True),
+    _post(f"{RAG}/query", "rag_query", "rag", "Answer a question from a collection, citing sources",
+          rag_search.QueryRequest, rag_search.QueryResponse, collection=True),
+    Operation("GET", f"{RAG}/collections", "rag_collections", "rag", "List collections",
+              rag_collections.CollectionsResponse, error_statuses=errors(store=True)),
+    Operation("DELETE", f"{RAG}/collection/{{name}}", "rag_delete_collection", "rag",
+              "Delete a collection and its chunks", rag_collections.DeleteCollectionResponse,
+              error_statuses=errors(path=True, collection=True, store=True)),
+    Operation("GET", f"{RAG}/stats", "rag_stats", "rag", "Totals over all collections",
+              rag_collections.RagStatsResponse, error_statuses=errors(store=True)),
+    _post(f"{ANA}/analyze", "analysis_analyze", "analysis",
+          "Sentiment, summary and keywords in one call", an.AnalyzeRequest, an.AnalyzeResponse),
+    _post(f"{ANA}/generate", "analysis_generate", "analysis", "Generate text from a prompt",
+          gen.GenerateRequest, gen.GenerateResponse),
+    _post(f"{ANA}/classify", "analysis_classify", "analysis",
+          "Classify a text into given categories", an.ClassifyRequest, an.ClassifyResponse),
+    _post(f"{ANA}/summarize", "analysis_summarize", "analysis", "Summarise a text",
+          an.SummarizeRequest, an.SummarizeResponse),
+    _post(f"{ANA}/sentiment", "analysis_sentiment", "analysis", "Sentiment of a text",
+          an.SentimentRequest, an.SentimentResponse),
+    _post(f"{ANA}/keywords", "analysis_keywords", "analysis", "Ranked keywords of a text",
+          an.KeywordsRequest, an.KeywordsResponse),
+    _post(f"{CPX}/pre-estimate", "complexity_pre_estimate", "complexity",
+          "Estimate a task's complexity before work starts",
+          cx.PreEstimateRequest, cx.PreEstimateResponse, provider=False),
+    _post(f"{CPX}/post-analyze", "complexity_post_analyze", "complexity",
+          "Actual complexity of a finished task",
+          cx.PostAnalyzeRequest, co.PostAnalyzeResponse, provider=False),
+    _get(f"{CPX}/scale", "complexity_scale", "complexity", "The complexity scale",
+         co.ScaleResponse),
+    _post(f"{CPX}/calculate-adjustment", "complexity_calculate_adjustment", "complexity",
+          "Estimate vs actual: accuracy and points adjustment",
+          co.AdjustmentRequest, co.AdjustmentResponse, provider=False),
+    _get(f"{CPX}/health", "complexity_health", "complexity", "Complexity engine health",
+         hl.ComponentHealth),
+    _post(f"{TRS}/transcribe", "transcription_transcribe", "transcription",
+          "Transcribe an uploaded audio file", tr.TranscribeForm, tr.TranscriptionResponse,
+          content_type=MULTIPART, alternatives=_VERBOSE, extra_types=_TRANSCRIPTS),
+    _post(f"{TRS}/transcribe-base64", "transcription_transcribe_base64", "transcription",
+          "Transcribe base64-encoded audio", tr.TranscribeBase64Request,
+          tr.TranscriptionResponse, alternatives=_VERBOSE, extra_types=_TRANSCRIPTS),
+    _post(f"{TRS}/convert", "transcription_convert", "transcription",
+          "Convert audio to another format", tt.ConvertForm, None,
+          content_type=MULTIPART, provider=False, extra_types=_AUDIO),
+    _post(f"{TRS}/estimate-cost", "transcription_estimate_cost", "transcription",
+          "Cost and time estimate for an audio length",
+          tt.EstimateCostRequest, tt.EstimateCostResponse, provider=False),
+    _get(f"{TRS}/formats", "transcription_formats", "transcription",
+         "Supported formats and limits", tt.FormatsResponse),
+    _get(f"{TRS}/languages", "transcription_languages", "transcription",
+         "Supported languages", tt.LanguagesResponse),
+    _get(f"{TRS}/health", "transcription_health", "transcription",
+         "Transcription engine health", hl.ComponentHealth),
+)  # fmt: skip
+
+TAGS: dict[str, str] = {
+    "health": "Process liveness and readiness.",
+    "embeddings": "Text embeddings and similarity.",
+    "rag": "Retrieval-augmented generation over vector collections.",
+    "analysis": "Sentiment, summaries, keywords, classification and text generation.",
+    "complexity": "Task complexity estimation and calibration.",
+    "transcription": "Speech to text and audio conversion.",
+}
+
+
+def by_id() -> dict[str, Operation]:
+    """Operations keyed by operationId."""
+    return {op.operation_id: op for op in OPERATIONS}
