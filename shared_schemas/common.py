@@ -57,8 +57,9 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=32)]
 """Flat key/value metadata: at most 32 keys of 1..64 chars, string values up to 1000 chars."""
 
 MODEL_FIELD_DESCRIPTION = (
-    "Model id; absent (or null) picks the configured default. An id that no configured "
-    "provider can serve answers 503 service_unavailable."
+    "Model id; absent (or null) picks the configured default. An id no provider here "
+    "serves answers 404 not_found (OpenAI's model_not_found); a known hosted model whose "
+    "provider is not configured answers 503 service_unavailable."
 )
 PROVIDER_DESCRIPTION = 'Provider that produced the result, e.g. "local", "openai", "extractive".'
 RESULT_MODEL_DESCRIPTION = 'Model that produced the result, e.g. "all-MiniLM-L6-v2".'

@@ -77,7 +77,7 @@ def errors(
     if store:
         statuses.add(503)
     if provider:
-        statuses |= {502, 503, 504}
+        statuses |= {404, 502, 503, 504}  # 404: unknown model id
     return tuple(sorted(statuses))
 
 

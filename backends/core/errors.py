@@ -79,3 +79,15 @@ class RateLimited(MLServiceError):
     def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class UnknownModel(NotFound):
+    """No provider here serves the requested model id (OpenAI answers model_not_found)."""
+
+    def __init__(self, model: str, known: list[str] | tuple[str, ...]) -> None:
+        super().__init__(
+            f"model {model!r} is not available here; available: {', '.join(known)}",
+            details=[
+                {"loc": ["body", "model"], "message": "unknown model", "type": "model_not_found"}
+            ],
+        )

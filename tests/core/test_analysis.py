@@ -6,7 +6,7 @@ import pytest
 
 from backends.core.analysis.service import AnalysisService
 from backends.core.analysis.text import split_sentences, word_count
-from backends.core.errors import InvalidInput, ProviderUnavailable
+from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
 from backends.core.llm.factory import build_llm_provider
 from tests.core.engine_fixtures import SECRET_KEY, analysis_service, engine_settings, registry
 
@@ -216,10 +216,10 @@ def test_analyze_runs_the_chosen_analyses(analysis_service: AnalysisService) -> 
     assert only.model == only.keywords.model
 
 
-def test_unknown_models_are_invalid(analysis_service: AnalysisService) -> None:
-    with pytest.raises(InvalidInput, match="vader"):
+def test_unknown_models_are_not_found(analysis_service: AnalysisService) -> None:
+    with pytest.raises(UnknownModel, match="vader"):
         analysis_service.sentiment("fine", model="gpt-4o")
-    with pytest.raises(InvalidInput, match="zero-shot-all-MiniLM-L6-v2"):
+    with pytest.raises(UnknownModel, match="zero-shot-all-MiniLM-L6-v2"):
         analysis_service.classify("fine", ["a", "b"], model="nope")
     summary = analysis_service.summarize(ARTICLE, model="extractive-centrality+all-MiniLM-L6-v2")
     assert summary.summary

@@ -14,7 +14,7 @@ from backends.core.embeddings.registry import (
     build_embedding_provider,
 )
 from backends.core.embeddings.service import EmbeddingService
-from backends.core.errors import InvalidInput, ProviderUnavailable
+from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
 from tests.core.engine_fixtures import (
     SECRET_KEY,
     analysis_service,
@@ -152,9 +152,9 @@ def test_model_resolution(registry: EmbeddingRegistry) -> None:
     assert registry.resolve(LOCAL_MODEL_ID) is registry.local
     with pytest.raises(ProviderUnavailable, match="OPENAI_API_KEY"):
         registry.resolve("text-embedding-3-small")
-    with pytest.raises(InvalidInput, match="all-MiniLM-L6-v2") as info:
+    with pytest.raises(UnknownModel, match="all-MiniLM-L6-v2") as info:
         registry.resolve("no-such-model")
-    assert info.value.status_code == 422
+    assert info.value.status_code == 404
 
 
 def test_models_list_flags_availability() -> None:

@@ -21,6 +21,7 @@ from backends.core.errors import (
     PayloadTooLarge,
     ProviderUnavailable,
     RateLimited,
+    UnknownModel,
     UnsupportedMediaType,
     UpstreamError,
     UpstreamTimeout,
@@ -187,7 +188,7 @@ def test_input_validation(local_service: TranscriptionService, speech_wav: bytes
         local_service.transcribe(speech_wav, "notes.txt")
     with pytest.raises(InvalidInput, match="language"):
         local_service.transcribe(speech_wav, "a.wav", language="xx")
-    with pytest.raises(InvalidInput, match="model"):
+    with pytest.raises(UnknownModel, match="model"):
         local_service.transcribe(speech_wav, "a.wav", model="whisper-large")
     with pytest.raises(InvalidInput, match="response_format"):
         local_service.transcribe(speech_wav, "a.wav", response_format="docx")

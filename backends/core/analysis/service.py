@@ -19,7 +19,7 @@ from backends.core.analysis.summary import ExtractiveSummarizer
 from backends.core.analysis.text import word_count
 from backends.core.embeddings.base import EmbeddingProvider
 from backends.core.embeddings.registry import EmbeddingRegistry
-from backends.core.errors import InvalidInput, ProviderUnavailable
+from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
 from backends.core.llm.base import Completion, LLMProvider
 from backends.core.llm.factory import NO_LLM_MESSAGE
 
@@ -42,11 +42,8 @@ def _require_text(text: str, field: str = "text") -> None:
         )
 
 
-def _unknown_model(model: str, accepted: Sequence[str]) -> InvalidInput:
-    return InvalidInput(
-        f"unknown model {model!r} for this analysis; accepted: {', '.join(accepted)}",
-        details=[{"loc": ["body", "model"], "message": "unknown model", "type": "value_error"}],
-    )
+def _unknown_model(model: str, accepted: Sequence[str]) -> UnknownModel:
+    return UnknownModel(model, list(accepted))
 
 
 class AnalysisService:
@@ -69,8 +66,8 @@ class AnalysisService:
             model = model.removeprefix(prefix)
         try:
             return self._embeddings.resolve(model)
-        except InvalidInput:
-            assert model is not None  # resolve(None) never raises InvalidInput
+        except UnknownModel:
+            assert model is not None  # resolve(None) never raises UnknownModel
             accepted = [f"{prefix}{m}" for m in self._embeddings.known_ids()]
             raise _unknown_model(model, accepted) from None
 

@@ -13,7 +13,7 @@ from backends.core.embeddings.openai_provider import (
     OpenAIEmbeddingProvider,
     OpenAIModelSpec,
 )
-from backends.core.errors import InvalidInput, ProviderUnavailable
+from backends.core.errors import ProviderUnavailable, UnknownModel
 from backends.core.openai_client import has_openai_key, make_openai_client
 from backends.core.settings import EngineSettings
 
@@ -78,13 +78,7 @@ class EmbeddingRegistry:
             return self.local
         spec = self._openai_specs.get(model_id)
         if spec is None:
-            raise InvalidInput(
-                f"unknown embedding model {model_id!r}; known models: "
-                + ", ".join(self.known_ids()),
-                details=[
-                    {"loc": ["body", "model"], "message": "unknown model", "type": "value_error"}
-                ],
-            )
+            raise UnknownModel(model_id, self.known_ids())
         return self._openai_provider(spec)
 
     def _openai_provider(self, spec: OpenAIModelSpec) -> OpenAIEmbeddingProvider:

@@ -10,6 +10,18 @@ from typing import Any
 from backends.core.persistence.categories import endpoint_category
 from backends.core.persistence.sanitize import sanitize_payload
 
+# varchar sizes of ml_service_requests: a longer header value must not poison a batch
+_COLUMN_LIMITS = {
+    "user_id": 128,
+    "organization_id": 128,
+    "service_name": 32,
+    "endpoint": 255,
+    "method": 10,
+    "request_id": 128,
+    "user_agent": 512,
+    "error_message": 2000,
+}
+
 
 @dataclass(frozen=True)
 class RequestRecord:
@@ -38,8 +50,9 @@ class RequestRecord:
         for name in ("request_payload", "response_payload"):
             if values.get(name) is not None:
                 values[name] = sanitize_payload(values[name])
-        if values.get("user_agent"):
-            values["user_agent"] = str(values["user_agent"]).replace("\x00", "")[:512]
+        for name, limit in _COLUMN_LIMITS.items():
+            if values.get(name) is not None:
+                values[name] = str(values[name]).replace("\x00", "")[:limit]
         return cls(**values)
 
     @property

@@ -70,3 +70,8 @@ def as_pyformat(statement: str) -> str:
     if numbers != list(range(1, len(numbers) + 1)):
         raise ValueError("statement reuses or reorders placeholders; cannot convert positionally")
     return _PLACEHOLDER.sub("%s", statement.replace("%", "%%"))
+
+
+INCREMENT_CACHE_HITS = """
+UPDATE ml_service_cache SET hit_count = hit_count + $1, last_hit_at = now() WHERE cache_key = $2
+"""

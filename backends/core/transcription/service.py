@@ -12,6 +12,7 @@ from backends.core.errors import (
     InvalidInput,
     PayloadTooLarge,
     ProviderUnavailable,
+    UnknownModel,
     UnsupportedMediaType,
 )
 from backends.core.settings import EngineSettings
@@ -102,9 +103,8 @@ class TranscriptionService:
         provider = self.provider()
         if provider.provider == "local":
             if model is not None and model not in _LOCAL_MODEL_ALIASES:
-                raise InvalidInput(
-                    f"unknown model '{model}': the local provider serves {LOCAL_MODEL}",
-                    details=[{"loc": ["model"], "message": "unknown model", "type": "value_error"}],
+                raise UnknownModel(
+                    model, [LOCAL_MODEL, *sorted(_LOCAL_MODEL_ALIASES - {LOCAL_MODEL})]
                 )
             model = None
         else:

@@ -1,0 +1,72 @@
+"""Operation id -> handler: the engine call behind each of the 32 contract operations.
+
+Handlers are synchronous (async backends run them in a worker thread), take the
+validated shared request model and return the shared response model (or ``RawResult``
+for non-JSON bodies such as subtitles and converted audio). They raise only the domain
+errors of ``backends.core.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from backends.core.engine import Engine
+from shared_schemas.operations import Operation
+
+BINARY_FIELDS = frozenset({"file", "audio"})
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class RawResult:
+    """A non-JSON response body (text/vtt, audio/mpeg, ...)."""
+
+    content: bytes
+    media_type: str
+
+
+ApiResult = BaseModel | RawResult
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One validated request: the operation, its body model and its path parameters."""
+
+    operation: Operation
+    body: Any = None  # the operation's request model instance, or None
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    filenames: Mapping[str, str] = field(default_factory=dict)  # multipart field -> file name
+
+    def body_as(self, model: type[BodyT]) -> BodyT:
+        """The body, checked to be an instance of the operation's request model."""
+        if not isinstance(self.body, model):
+            raise TypeError(
+                f"{self.operation.operation_id} expects a {model.__name__} body, "
+                f"got {type(self.body).__name__}"
+            )
+        return self.body
+
+    def loggable_body(self) -> dict[str, Any] | None:
+        """The body as JSON for the request log (uploaded bytes replaced by their size)."""
+        if self.body is None:
+            return None
+        dumped: dict[str, Any] = self.body.model_dump(mode="json", exclude=BINARY_FIELDS)
+        for name in BINARY_FIELDS & set(type(self.body).model_fields):
+            value = getattr(self.body, name)
+            if value is not None:
+                dumped[name] = f"[{len(value)} bytes omitted]"
+        return dumped
+
+    def cache_body(self) -> dict[str, Any]:
+        """The normalised body a cache key is computed from (defaults filled in)."""
+        if self.body is None:
+            return {}
+        dumped: dict[str, Any] = self.body.model_dump(mode="json")
+        return dumped
+
+
+Handler = Callable[[Engine, ApiRequest], ApiResult]

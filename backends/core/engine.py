@@ -1,0 +1,103 @@
+"""The engine: every service one backend process needs, built once from typed settings.
+
+Models load lazily on first use (or in ``warm_up``); the vector store and the calibration
+history connect in ``start`` so a misconfigured database fails at start-up, with the
+message the store gives (e.g. the missing vector extension and both ways out).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from psycopg_pool import ConnectionPool
+
+from backends.core.analysis.service import AnalysisService
+from backends.core.complexity.calibration import CalibrationHistory, InMemoryCalibrationHistory
+from backends.core.complexity.pg_history import PostgresCalibrationHistory
+from backends.core.complexity.service import ComplexityService
+from backends.core.embeddings.registry import EmbeddingRegistry
+from backends.core.embeddings.service import EmbeddingService
+from backends.core.errors import ProviderUnavailable
+from backends.core.llm.base import LLMProvider
+from backends.core.llm.factory import build_llm_provider
+from backends.core.rag.service import RagService
+from backends.core.settings import EngineSettings
+from backends.core.transcription.service import TranscriptionService
+from backends.core.vectorstore.base import VectorStore
+from backends.core.vectorstore.factory import build_vector_store
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    ok: bool
+    detail: str | None
+    required: bool = True
+
+
+class Engine:
+    """Holds the services; thread-safe (backends call it from worker threads)."""
+
+    def __init__(self, settings: EngineSettings, service_name: str) -> None:
+        self.settings = settings
+        self.service_name = service_name
+        self.embedding_registry = EmbeddingRegistry(settings)
+        self.llm: LLMProvider | None = build_llm_provider(settings)
+        self.embeddings = EmbeddingService(self.embedding_registry)
+        self.analysis = AnalysisService(self.embedding_registry, self.llm)
+        self.transcription = TranscriptionService(settings)
+        self._history_pool: ConnectionPool | None = None
+        self._store: VectorStore | None = None
+        self._rag: RagService | None = None
+        self._lock = threading.Lock()
+        self.complexity = ComplexityService(InMemoryCalibrationHistory())
+
+    def start(self) -> None:
+        """Connect the vector store and the shared calibration history (fails fast)."""
+        self._store = build_vector_store(self.settings)
+        self.complexity = ComplexityService(self._calibration_history())
+
+    def _calibration_history(self) -> CalibrationHistory:
+        if not self.settings.database_url:
+            return InMemoryCalibrationHistory()
+        self._history_pool = ConnectionPool(
+            self.settings.database_url, min_size=1, max_size=2, timeout=10, open=True
+        )
+        return PostgresCalibrationHistory(self._history_pool, self.service_name)
+
+    @property
+    def rag(self) -> RagService:
+        """RAG over the default embedding model (created on first use)."""
+        with self._lock:
+            if self._store is None:
+                raise ProviderUnavailable("the vector store is not started")
+            if self._rag is None:
+                self._rag = RagService(self._store, self.embedding_registry.resolve(None), self.llm)
+            return self._rag
+
+    def warm_up(self) -> None:
+        """Load the default embedding model now instead of on the first request."""
+        self.embedding_registry.resolve(None).embed(["warm up"])
+
+    def readiness(self) -> dict[str, ReadinessCheck]:
+        """Engine-side checks: vector store reachable; optional LLM reported, not required."""
+        checks: dict[str, ReadinessCheck] = {}
+        try:
+            if self._store is None:
+                raise ProviderUnavailable("not started")
+            self._store.ping()
+            checks["vector_store"] = ReadinessCheck(True, self.settings.resolved_vector_store)
+        except Exception as exc:
+            checks["vector_store"] = ReadinessCheck(False, f"{type(exc).__name__}: {exc}")
+        checks["llm"] = ReadinessCheck(
+            self.llm is not None,
+            None if self.llm is not None else "offline: extractive answers, /generate is 503",
+            required=False,
+        )
+        return checks
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        if self._history_pool is not None:
+            self._history_pool.close()

@@ -1,0 +1,85 @@
+"""The FastAPI app factory: typed settings in, an app whose lifespan owns every resource."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from backends.core.settings import EngineSettings
+from backends.fastapi_service.errors import install_error_handlers
+from backends.fastapi_service.middleware import RequestContextMiddleware
+from backends.fastapi_service.resources import open_resources
+from backends.fastapi_service.routes import install_routes
+from backends.fastapi_service.settings import FastAPIServiceSettings
+from shared_schemas import API_VERSION
+
+CONTRACT_PATH = Path(__file__).resolve().parents[2] / "contract" / "openapi.json"
+
+
+@cache
+def committed_contract() -> dict[str, Any]:
+    """The committed OpenAPI document: every backend serves the same contract."""
+    document: dict[str, Any] = json.loads(CONTRACT_PATH.read_text())
+    return document
+
+
+def create_app(
+    settings: FastAPIServiceSettings | None = None,
+    engine_settings: EngineSettings | None = None,
+) -> FastAPI:
+    settings = settings or FastAPIServiceSettings()
+    engine_settings = engine_settings or EngineSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings, engine_settings) as resources:
+            app.state.resources = resources
+            yield
+
+    app = FastAPI(
+        title="ML API (FastAPI backend)",
+        version=API_VERSION,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    install_routes(app)
+    _install_docs(app)
+    writer_submit = _submit_via_state(app) if settings.request_logging else None
+    app.add_middleware(
+        RequestContextMiddleware, service_name=settings.service_name, submit=writer_submit
+    )
+    return app
+
+
+def _submit_via_state(app: FastAPI) -> Any:
+    def submit(record: Any) -> None:
+        resources = getattr(app.state, "resources", None)
+        if resources is not None and resources.writer is not None:
+            resources.writer.submit(record)
+
+    return submit
+
+
+def _install_docs(app: FastAPI) -> None:
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(committed_contract())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="ML API - docs")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="ML API - ReDoc")

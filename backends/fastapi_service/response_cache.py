@@ -1,0 +1,94 @@
+"""The shared response cache: Redis as the hot layer, ml_service_cache as the record.
+
+A key is the same in every backend (endpoint + normalised body + model), so a response
+cached by one backend is served by the other. Redis or Postgres trouble degrades to a
+miss, never to an error response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from backends.core.persistence import sql
+from backends.fastapi_service.request_log import RequestLogWriter
+
+logger = logging.getLogger(__name__)
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any] | None,
+        redis: aioredis.Redis[bytes] | None,
+        writer: RequestLogWriter | None,
+        service_name: str,
+        ttl_s: int,
+    ) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._writer = writer
+        self._service_name = service_name
+        self._ttl_s = ttl_s
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def get(self, key: str) -> bytes | None:
+        """The cached JSON body, or None. Hits are counted in ml_service_cache."""
+        if self._redis is not None:
+            try:
+                cached: bytes | None = await self._redis.get(key)
+            except Exception:
+                logger.warning("redis cache read failed", exc_info=True)
+                cached = None
+            if cached is not None:
+                if self._writer is not None:
+                    self._writer.record_cache_hit(key)
+                return cached
+        if self._pool is None:
+            return None
+        try:
+            data = await self._pool.fetchval(sql.SELECT_CACHE, key)
+        except Exception:
+            logger.warning("postgres cache read failed", exc_info=True)
+            return None
+        if data is None:
+            return None
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        await self._set_redis(key, body)
+        return body
+
+    def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
+        """Store in the background: the response is not delayed by the cache writes."""
+        task = asyncio.create_task(self._put(key, request_hash, endpoint, body))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for background writes (clean shutdown)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def _put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
+        await self._set_redis(key, body)
+        if self._pool is None:
+            return
+        try:
+            await self._pool.execute(
+                sql.UPSERT_CACHE, key, request_hash, endpoint, self._service_name,
+                json.loads(body), float(self._ttl_s), len(body),
+            )  # fmt: skip
+        except Exception:
+            logger.warning("postgres cache write failed", exc_info=True)
+
+    async def _set_redis(self, key: str, body: bytes) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self._redis.set(key, body, ex=self._ttl_s)
+        except Exception:
+            logger.warning("redis cache write failed", exc_info=True)

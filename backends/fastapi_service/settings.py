@@ -1,0 +1,27 @@
+"""Typed settings of the FastAPI backend (env prefix FASTAPI_ for its own knobs)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FastAPIServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FASTAPI_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    service_name: str = "fastapi"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, validation_alias="PORT")
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+    max_body_bytes: int = Field(default=36 * 1024 * 1024, ge=1024)
+    engine_threads: int = Field(default=4, ge=1, le=64)
+    request_logging: bool = True
+    log_flush_interval_s: float = Field(default=0.5, gt=0)
+    log_batch_size: int = Field(default=500, ge=1)
+    cache_enabled: bool = True
+    cache_ttl_s: int = Field(default=86_400, ge=1)
+    require_migrations: bool = True

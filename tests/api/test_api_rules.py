@@ -1,0 +1,192 @@
+"""Error mapping, cache identities, path validation and the readiness verdict."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+from pydantic import BaseModel
+
+from backends.core.api.api import Api, UnknownOperation
+from backends.core.api.dispatch import ApiRequest
+from backends.core.api.handlers.health import Check, ready_response
+from backends.core.api.validation import validate_path
+from backends.core.engine import Engine
+from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable
+from shared_schemas.generation import GenerateResponse
+from shared_schemas.operations import OPERATIONS, by_id
+from tests.api.examples import example_request, request_for
+from tests.core.engine_fixtures import BASE_URL, SECRET_KEY, engine_settings
+
+CACHEABLE = {
+    "embeddings_generate",
+    "embeddings_batch",
+    "embeddings_similarity",
+    "analysis_analyze",
+    "analysis_classify",
+    "analysis_summarize",
+    "analysis_sentiment",
+    "analysis_keywords",
+}
+GENERATE = {"prompt": "Write one sentence about search.", "max_tokens": 20}
+
+
+def test_generate_without_an_llm_is_503(api: Api) -> None:
+    with pytest.raises(ProviderUnavailable) as caught:
+        api.handle(example_request(by_id()["analysis_generate"], b""))
+    assert caught.value.status_code == 503 and "LLM" in caught.value.message
+
+
+@pytest.mark.parametrize("usage", [True, False], ids=["usage", "no-usage"])
+def test_generate_with_a_hosted_llm(openai_mock: respx.MockRouter, usage: bool) -> None:
+    reply = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Fast."},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    if usage:
+        reply["usage"] = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    openai_mock.post("/chat/completions").mock(return_value=httpx.Response(200, json=reply))
+    settings = engine_settings(
+        openai_api_key=SECRET_KEY,
+        openai_base_url=BASE_URL,
+        openai_max_retries=0,
+        llm_provider="openai",
+    )
+    result = Api(Engine(settings, "api-tests")).handle(request_for("analysis_generate", GENERATE))
+    assert isinstance(result, GenerateResponse)
+    assert (result.text, result.provider, result.finish_reason) == ("Fast.", "openai", "stop")
+    assert result.usage.total_tokens == (15 if usage else 0)
+
+
+def test_unknown_collection_is_not_found(api: Api) -> None:
+    with pytest.raises(NotFound):
+        api.handle(request_for("rag_search", {"query": "anything", "collection": "no-such-coll"}))
+    missing = ApiRequest(by_id()["rag_delete_collection"], None, {"name": "no-such-coll"})
+    with pytest.raises(NotFound):
+        api.handle(missing)
+
+
+def test_health_ready_is_left_to_the_backend(api: Api) -> None:
+    with pytest.raises(UnknownOperation, match="ready_response"):
+        api.handle(ApiRequest(by_id()["health_ready"]))
+
+
+def test_cache_identity_names_local_models_only(engine: Engine, speech_wav: bytes) -> None:
+    api = Api(engine)
+    identities = {
+        op.operation_id: api.cache_identity(example_request(op, speech_wav)) for op in OPERATIONS
+    }
+    named = {op: identity for op, identity in identities.items() if identity is not None}
+    assert set(named) == CACHEABLE
+    assert named["embeddings_generate"] == "local/all-MiniLM-L6-v2"
+    assert named["analysis_classify"] == "local/zero-shot-all-MiniLM-L6-v2"
+    assert named["analysis_summarize"] == "local/extractive-centrality+all-MiniLM-L6-v2"
+    assert named["analysis_sentiment"].startswith("local/vader-")
+    assert named["analysis_keywords"].startswith("local/yake-")
+    # analyze lists its parts in the order its answer's `model` does
+    sentiment, keywords = named["analysis_sentiment"], named["analysis_keywords"]
+    summary = "extractive-centrality+all-MiniLM-L6-v2"
+    assert named["analysis_analyze"] == f"{sentiment},{summary},{keywords.removeprefix('local/')}"
+    # stable: a second Api over the same configuration names the same models
+    again = Api(engine)
+    for op in OPERATIONS:
+        assert again.cache_identity(example_request(op, speech_wav)) == identities[op.operation_id]
+
+
+def test_cache_identity_of_an_analysis_matches_the_model_it_answers_with(api: Api) -> None:
+    requests = [
+        example_request(by_id()[operation_id], b"")
+        for operation_id in ("analysis_sentiment", "analysis_classify", "analysis_analyze")
+    ]
+    reordered = {"text": "Great speed. Awful setup.", "analyses": ["keywords", "sentiment"]}
+    requests.append(request_for("analysis_analyze", reordered))
+    for request in requests:
+        answered = api.handle(request)
+        assert isinstance(answered, BaseModel)
+        body = answered.model_dump()
+        assert api.cache_identity(request) == f"{body['provider']}/{body['model']}"
+
+
+def test_hosted_or_unknown_models_are_not_cacheable(api: Api) -> None:
+    hosted = {"text": "hello", "model": "text-embedding-3-small"}
+    assert api.cache_identity(request_for("embeddings_generate", hosted)) is None
+    assert (
+        api.cache_identity(request_for("analysis_sentiment", {"text": "hi", "model": "gpt-4o"}))
+        is None
+    )
+    summary = {"text": "hello", "model": "extractive-centrality+text-embedding-3-small"}
+    assert api.cache_identity(request_for("analysis_summarize", summary)) is None
+    only_sentiment = {"text": "hello", "analyses": ["sentiment"], "model": "text-embedding-3-small"}
+    assert api.cache_identity(request_for("analysis_analyze", only_sentiment)) is not None
+
+
+def test_cache_identity_with_a_hosted_default_loads_nothing(speech_wav: bytes) -> None:
+    settings = engine_settings(
+        openai_api_key=SECRET_KEY, openai_base_url=BASE_URL, embedding_provider="openai"
+    )
+    engine = Engine(settings, "api-tests")
+    api = Api(engine)
+    embed = request_for("embeddings_generate", {"text": "hello"})
+    assert api.cache_identity(embed) is None
+    local = request_for("embeddings_generate", {"text": "hello", "model": "all-MiniLM-L6-v2"})
+    assert api.cache_identity(local) == "local/all-MiniLM-L6-v2"
+    for op in OPERATIONS:
+        api.cache_identity(example_request(op, speech_wav))
+    assert not engine.embedding_registry.local.loaded
+
+
+def test_validate_path() -> None:
+    delete = by_id()["rag_delete_collection"]
+    assert validate_path(delete, {"name": "docs_1"}) == {"name": "docs_1"}
+    for bad in ("bad name!", "", "x" * 64, "-leading", "docs\n"):
+        with pytest.raises(InvalidInput) as caught:
+            validate_path(delete, {"name": bad})
+        assert caught.value.status_code == 422
+        assert [d["loc"] for d in caught.value.details] == [["path", "name"]]
+    with pytest.raises(InvalidInput):
+        validate_path(delete, {})
+    assert validate_path(by_id()["health_status"], {}) == {}
+
+
+def test_ready_when_only_optional_checks_fail() -> None:
+    ready = ready_response(
+        {"postgres": Check(True, 1.5), "llm": Check(False, 0.0, "offline", required=False)}
+    )
+    assert (ready.ready, ready.status) == (True, "degraded")
+    assert ready.checks["llm"].detail == "offline"
+    all_ok = ready_response({"postgres": Check(True, 1.5), "redis": Check(True, 0.3)})
+    assert (all_ok.ready, all_ok.status) == (True, "ok")
+
+
+def test_not_ready_names_the_failed_required_checks() -> None:
+    checks = {
+        "postgres": Check(False, 3000.0, "timed out"),
+        "redis": Check(True, 0.4),
+        "vector_store": Check(False, 2.0, None),
+        "llm": Check(False, 0.0, "offline", required=False),
+    }
+    with pytest.raises(ProviderUnavailable) as caught:
+        ready_response(checks)
+    assert caught.value.status_code == 503
+    assert [d["loc"] for d in caught.value.details] == [
+        ["checks", "postgres"],
+        ["checks", "vector_store"],
+    ]
+    assert caught.value.details[0]["message"] == "timed out"
+
+
+def test_engine_readiness_checks_feed_ready_response(engine: Engine) -> None:
+    ready = ready_response(
+        {name: Check(c.ok, 0.0, c.detail, c.required) for name, c in engine.readiness().items()}
+    )
+    assert ready.status == "degraded"  # the vector store is up; no LLM is configured
+    assert ready.checks["vector_store"].ok and not ready.checks["llm"].ok
