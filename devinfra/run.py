@@ -31,7 +31,10 @@ class Service:
 
 
 def _available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def _load_dotenv(path: Path = Path(".env")) -> dict[str, str]:
@@ -93,8 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 time.sleep(0.5)
             return 1
         except KeyboardInterrupt:
+            print("\nstopping...")
             return 0
         finally:
+            # Ctrl-C reaches the whole process group: ignore repeats so cleanup completes.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             for _, proc in reversed(children):
                 proc.terminate()
             for _, proc in children:
