@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Literal
 
 MODEL = "complexity-heuristic-v1"
@@ -94,14 +93,3 @@ class PostAnalysis:
     analysis: str
     model: str = MODEL
     provider: str = PROVIDER
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentHealth:
-    status: Literal["ok", "degraded", "unavailable"]
-    component: str
-    provider: str
-    model: str
-    available: bool
-    detail: str | None = None
-    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -16,7 +16,6 @@ from backends.core.complexity.results import (
     MODEL,
     PROVIDER,
     Adjustment,
-    ComponentHealth,
     Factor,
     HoursRange,
     PostAnalysis,
@@ -32,6 +31,7 @@ from backends.core.complexity.scale import (
     level_info,
     round_half_up,
 )
+from backends.core.health import ComponentHealth
 
 
 class ComplexityService:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +60,6 @@ class FormatsInfo:
     convert_formats: tuple[str, ...]
     max_file_bytes: int
     max_duration_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentHealth:
-    status: Literal["ok", "degraded", "unavailable"]
-    component: str
-    provider: str
-    model: str
-    available: bool
-    detail: str | None = None
-    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class TranscriptionProvider(Protocol):

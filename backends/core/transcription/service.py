@@ -15,6 +15,7 @@ from backends.core.errors import (
     UnknownModel,
     UnsupportedMediaType,
 )
+from backends.core.health import ComponentHealth
 from backends.core.settings import EngineSettings
 from backends.core.transcription import audio
 from backends.core.transcription.audio_formats import (
@@ -27,7 +28,6 @@ from backends.core.transcription.formats import OUTPUT_FORMATS, render
 from backends.core.transcription.languages import language_list, normalise_language
 from backends.core.transcription.local import LOCAL_MODEL, LocalWhisperProvider
 from backends.core.transcription.results import (
-    ComponentHealth,
     ConvertedAudio,
     CostEstimate,
     FormatsInfo,
