@@ -37,6 +37,10 @@ def _available(module: str) -> bool:
         return False
 
 
+def service_url(service: Service) -> str:
+    return f"http://127.0.0.1:{service.port}"
+
+
 def _load_dotenv(path: Path = Path(".env")) -> dict[str, str]:
     """Minimal KEY=VALUE reader so child processes see .env even without the shell exporting it."""
     values: dict[str, str] = {}
@@ -61,7 +65,7 @@ def _planned_services(env: dict[str, str]) -> list[Service]:
         planned.append(Service(backend, module, ports[backend]))
     else:
         print(f"note: backend {backend!r} is not available in this checkout; not started")
-    if _available("gateway.__main__"):
+    if _available("gateway"):
         planned.append(Service("gateway", "gateway", int(env.get("GATEWAY_PORT", "8000"))))
     return planned
 
@@ -84,12 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for service in _planned_services(env):
                 child_env = {**env, "PORT": str(service.port)}
+                if service.name != "gateway":  # the gateway finds the backend it routes to
+                    env[f"ML_BACKEND_{service.name.upper()}_URL"] = service_url(service)
                 proc = subprocess.Popen(
                     [sys.executable, "-m", service.module, *service.args], env=child_env
                 )
                 children.append((service, proc))
                 wait_for_port("127.0.0.1", service.port, timeout_s=60)
-                print(f"{service.name:<9} http://127.0.0.1:{service.port}  (docs: /docs)")
+                print(f"{service.name:<9} {service_url(service)}  (docs: /docs)")
             print("ready: Ctrl-C stops everything")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
             while all(proc.poll() is None for _, proc in children):

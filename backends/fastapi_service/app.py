@@ -51,6 +51,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # the contract's paths are exact: /health/ is a 404, as in Django
     )
     install_error_handlers(app)
     install_routes(app)

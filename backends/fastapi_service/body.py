@@ -7,6 +7,7 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from backends.core.api.limits import MAX_FIELD_BYTES, MAX_FIELDS, MAX_FILES
 from backends.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
@@ -48,7 +49,9 @@ async def read_form_fields(
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"Request body exceeds {max_bytes} bytes")
     try:
-        form = await request.form(max_files=4, max_fields=32, max_part_size=1024 * 1024)
+        form = await request.form(
+            max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES
+        )
     except Exception as exc:  # python-multipart raises several types for broken framing
         raise BadRequest(f"Malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}

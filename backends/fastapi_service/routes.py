@@ -16,7 +16,9 @@ from fastapi.responses import Response
 
 from backends.core.api.dispatch import ApiRequest, RawResult
 from backends.core.api.validation import parse_json_body, validate_form, validate_path
+from backends.core.errors import MLServiceError
 from backends.core.persistence.cache_keys import cache_key, request_hash
+from backends.core.persistence.sanitize import loggable_invalid_body
 from backends.fastapi_service.body import read_form_fields, read_json_body
 from backends.fastapi_service.resources import Resources
 from shared_schemas.operations import OPERATIONS, Operation
@@ -36,15 +38,26 @@ def install_routes(app: FastAPI) -> None:
         )
 
 
-async def _api_request(request: Request, operation: Operation, resources: Resources) -> ApiRequest:
+async def _api_request(
+    request: Request, operation: Operation, resources: Resources, log: dict[str, Any]
+) -> ApiRequest:
     limit = resources.settings.max_body_bytes
     body: Any = None
     filenames: dict[str, str] = {}
     if operation.request_model is not None and operation.request_content_type == JSON_MEDIA_TYPE:
-        body = parse_json_body(operation.request_model, await read_json_body(request, limit))
+        raw = await read_json_body(request, limit)
+        try:
+            body = parse_json_body(operation.request_model, raw)
+        except MLServiceError:
+            log["request"] = loggable_invalid_body(raw)
+            raise
     elif operation.request_model is not None:
         fields, filenames = await read_form_fields(request, limit)
-        body = validate_form(operation.request_model, fields)
+        try:
+            body = validate_form(operation.request_model, fields)
+        except MLServiceError:
+            log["request"] = loggable_invalid_body(fields)
+            raise
     path_params = validate_path(operation, dict(request.path_params))
     return ApiRequest(operation, body, path_params, filenames)
 
@@ -54,7 +67,7 @@ def _endpoint_for(operation: Operation) -> Endpoint:
         resources: Resources = request.app.state.resources
         log: dict[str, Any] = request.state.ml_log
         log["endpoint"] = operation.path
-        api_request = await _api_request(request, operation, resources)
+        api_request = await _api_request(request, operation, resources, log)
         log["request"] = api_request.loggable_body()
 
         if operation.operation_id == "health_ready":

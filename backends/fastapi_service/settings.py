@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,7 +13,7 @@ class FastAPIServiceSettings(BaseSettings):
 
     service_name: str = "fastapi"
     host: str = "127.0.0.1"
-    port: int = Field(default=8001, validation_alias="PORT")
+    port: int = Field(default=8001, validation_alias=AliasChoices("PORT", "FASTAPI_PORT"))
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     db_pool_size: int = Field(default=10, ge=1, le=100)

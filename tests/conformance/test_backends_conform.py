@@ -16,7 +16,7 @@ import pytest
 
 from devinfra.processes import RunningService, running_service
 
-BACKENDS = {"fastapi": "backends.fastapi_service"}
+BACKENDS = {"fastapi": "backends.fastapi_service", "django": "backends.django_service"}
 MAX_EXAMPLES = "5"
 
 
@@ -55,3 +55,23 @@ def test_backend_conforms_to_the_contract(
     operations = [op for op in report["operations"] if not op["operation"].startswith("PROBE")]
     assert len(operations) == 32
     assert all(op["cases"] > 0 for op in operations)
+
+
+def test_backends_answer_the_same_seeded_cases_identically(
+    migrated_pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": migrated_pg_url, "REDIS_URL": redis_url, "LLM_PROVIDER": "extractive"}
+    with (
+        running_service(BACKENDS["fastapi"], env, tmp_path) as fastapi,
+        running_service(BACKENDS["django"], env, tmp_path) as django,
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "contract", "check", "--base-url", fastapi.base_url,
+             "--compare", django.base_url, "--max-examples", "3", "--phases", "examples,coverage",
+             "--report", str(tmp_path)],
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    report = json.loads((tmp_path / "contract-report.json").read_text())
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert report["compare"]["identical"] is True
+    assert len(report["compare"]["operations"]) == 32

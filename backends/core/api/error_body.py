@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backends.core.api.limits import MAX_ERROR_DETAILS
 from backends.core.errors import MLServiceError
 
 STATUS_CODES: dict[int, str] = {
@@ -44,7 +45,7 @@ def error_body(
         "error": {
             "code": code or code_for_status(status),
             "message": message,
-            "details": details or [],
+            "details": (details or [])[:MAX_ERROR_DETAILS],
         },
         "request_id": request_id,
     }

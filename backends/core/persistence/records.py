@@ -50,6 +50,8 @@ class RequestRecord:
         for name in ("request_payload", "response_payload"):
             if values.get(name) is not None:
                 values[name] = sanitize_payload(values[name])
+        # an integer column: a huge header value must not poison a batch either
+        values["credits_charged"] = min(max(int(values.get("credits_charged", 0)), 0), 2**31 - 1)
         for name, limit in _COLUMN_LIMITS.items():
             if values.get(name) is not None:
                 values[name] = str(values[name]).replace("\x00", "")[:limit]

@@ -10,13 +10,16 @@ BINARY_FIELDS = frozenset({"audio", "file"})
 MAX_STRING_CHARS = 2000
 MAX_LIST_ITEMS = 50
 MAX_PAYLOAD_BYTES = 16_384
+MAX_LOGGED_INVALID_BYTES = 64 * 1024  # an invalid body larger than this is logged by size
 REDACTED = "[redacted]"
 
 
 def _is_secret(key: str) -> bool:
     lowered = key.lower()
-    # "keywords"/"max_keywords" are ordinary fields, not keys
-    return any(part in lowered for part in SECRET_KEY_PARTS) and "keyword" not in lowered
+    # "max_keywords" and token counts ("max_tokens", "usage.total_tokens") are not secrets
+    if "keyword" in lowered or lowered.endswith("tokens"):
+        return False
+    return any(part in lowered for part in SECRET_KEY_PARTS)
 
 
 def sanitize_payload(value: Any) -> Any:
@@ -50,6 +53,24 @@ def _clean(value: Any, key: str | None = None) -> Any:
     if isinstance(value, float) and value != value:  # NaN is not valid JSON
         return None
     return value
+
+
+def loggable_invalid_body(raw: bytes | dict[str, Any]) -> Any:
+    """What the request log keeps of a body that failed validation (sanitised later).
+
+    The decoded JSON (secrets are redacted by key when the record is built), or only the
+    size when the body is not JSON or too large to be worth decoding.
+    """
+    if isinstance(raw, dict):  # multipart fields: bytes are replaced by their size later
+        return raw
+    if not raw.strip():
+        return None
+    if len(raw) <= MAX_LOGGED_INVALID_BYTES:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return {"_unparsed_body_bytes": len(raw)}
 
 
 def redact_text(text: str | None, secrets: list[str]) -> str | None:

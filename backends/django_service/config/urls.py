@@ -1,10 +1,19 @@
-"""URL routes of the Django backend."""
+"""URL routes of the Django backend; every error handler answers in the one error shape."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.staticfiles.views import serve
+from django.urls import include, path, re_path
 
 urlpatterns = [
+    path("", include("backends.django_service.mlapi.urls")),
     path("admin/", admin.site.urls),
+    # The admin's own CSS/JS, served without collectstatic: operators only, low traffic.
+    re_path(r"^static/(?P<path>.+)$", serve, {"insecure": True}),
 ]
+
+handler400 = "backends.django_service.mlapi.errors.handler400"
+handler403 = "backends.django_service.mlapi.errors.handler403"
+handler404 = "backends.django_service.mlapi.errors.handler404"
+handler500 = "backends.django_service.mlapi.errors.handler500"

@@ -1,4 +1,4 @@
-"""Session fixtures: a real PostgreSQL (with pgvector) and a real Redis for the whole run.
+"""Session fixtures for tests/ and e2e/: a real PostgreSQL (with pgvector) and a real Redis.
 
 `DATABASE_URL` / `REDIS_URL` in the environment take precedence over the embedded servers.
 """

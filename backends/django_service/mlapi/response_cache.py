@@ -1,0 +1,86 @@
+"""The shared response cache: Redis as the hot layer, ml_service_cache as the record.
+
+Keys and stored bodies are the FastAPI backend's (shared key function, the JSON served),
+so a response cached by one backend is served by the other. Redis or Postgres trouble
+degrades to a miss, never to an error response. Postgres writes and hit counters go
+through the background writer; only a Redis miss costs a synchronous Postgres read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import cache
+
+import redis
+from django.db import connection
+
+from backends.core.persistence import sql
+from backends.django_service.mlapi.request_log import BackgroundWriter, CacheRow
+
+logger = logging.getLogger(__name__)
+
+
+@cache
+def _select_cache() -> str:
+    return sql.as_pyformat(sql.SELECT_CACHE)
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        redis_client: redis.Redis[bytes] | None,
+        writer: BackgroundWriter | None,
+        service_name: str,
+        ttl_s: int,
+    ) -> None:
+        self._redis = redis_client
+        self._writer = writer
+        self._service_name = service_name
+        self._ttl_s = ttl_s
+
+    def get(self, key: str) -> bytes | None:
+        """The cached JSON body, or None. Hits are counted in ml_service_cache."""
+        if self._redis is not None:
+            try:
+                cached = self._redis.get(key)
+            except Exception:
+                logger.warning("redis cache read failed", exc_info=True)
+                cached = None
+            if isinstance(cached, bytes):
+                if self._writer is not None:
+                    self._writer.record_cache_hit(key)
+                return cached
+        if self._writer is None:  # no database configured for the cache record
+            return None
+        try:
+            # Django's connection of this (request) thread; the UPDATE counts the hit
+            with connection.cursor() as cursor:
+                cursor.execute(_select_cache(), [key])
+                row = cursor.fetchone()
+        except Exception:
+            logger.warning("postgres cache read failed", exc_info=True)
+            return None
+        if row is None or row[0] is None:
+            return None
+        # Django loads jsonb as text; re-encode compactly, as the FastAPI backend does
+        data = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        self._set_redis(key, body)
+        return body
+
+    def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
+        """Redis now (the next identical request hits), the Postgres record in the background."""
+        self._set_redis(key, body)
+        if self._writer is not None and b"\\u0000" not in body:  # jsonb refuses NUL
+            self._writer.put_cache(
+                CacheRow(key, request_hash, endpoint, self._service_name, body, self._ttl_s)
+            )
+
+    def _set_redis(self, key: str, body: bytes) -> None:
+        if self._redis is None:
+            return
+        try:
+            self._redis.set(key, body, ex=self._ttl_s)
+        except Exception:
+            logger.warning("redis cache write failed", exc_info=True)

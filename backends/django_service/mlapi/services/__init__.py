@@ -1,0 +1,1 @@
+"""Business flow of the Django backend (HackSoft style: views stay thin, services do the work)."""

@@ -1,0 +1,47 @@
+"""`python -m gateway`: serve with uvicorn (uvloop + httptools), one worker."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from gateway.app import create_app
+from gateway.settings import GatewayConfigError, GatewaySettings
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = GatewaySettings()
+        app = create_app(settings)
+    except (GatewayConfigError, ValidationError) as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    # Every proxied request allocates a few hundred short-lived objects; with hundreds in
+    # flight, the default gen-0 threshold (700) runs the collector over and over. The
+    # objects made at start-up (imports, settings) are frozen out of every collection.
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        # The gateway is the edge: X-Forwarded-For from clients must not replace the peer
+        # address (rate limits per IP would be trivially evaded).
+        proxy_headers=False,
+        timeout_graceful_shutdown=20,
+        # Enough for the benchmark's 256 connections plus bursts.
+        backlog=4096,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

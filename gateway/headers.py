@@ -1,0 +1,120 @@
+"""Request and response headers: hop-by-hop stripping, X-Forwarded-*, X-Request-ID."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from starlette.types import Scope
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+# RFC 9110 section 7.6.1, plus the non-standard ones proxies still meet.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Set by the gateway itself (or by its server) on every response it sends.
+_RESPONSE_OWNED = HOP_BY_HOP | {b"x-request-id", b"x-ml-backend", b"server", b"date"}
+_MAX_REQUEST_ID = 128
+
+
+@dataclass(slots=True)
+class Incoming:
+    """What the gateway needs from a request, read in one pass over its headers."""
+
+    request_id: str
+    headers: RawHeaders
+    content_length: int | None
+    credential: str | None
+    client_ip: str
+
+
+def _valid_request_id(value: bytes) -> bool:
+    return 0 < len(value) <= _MAX_REQUEST_ID and all(0x21 <= c <= 0x7E for c in value)
+
+
+def read_request(scope: Scope, strip_credentials: bool) -> Incoming:
+    """Headers to forward upstream (hop-by-hop and Host removed, X-Forwarded-* and ID added)."""
+    forward: RawHeaders = []
+    request_id = forwarded_for = host = credential = None
+    content_length: int | None = None
+    connection_tokens: set[bytes] | None = None
+    for name, value in scope["headers"]:
+        if name in HOP_BY_HOP:
+            if name == b"connection":
+                connection_tokens = {t.strip().lower() for t in value.split(b",")}
+            continue
+        if name == b"host":
+            host = value
+        elif name == b"x-request-id":
+            if _valid_request_id(value):
+                request_id = value
+        elif name == b"x-forwarded-for":
+            forwarded_for = value
+        elif name in (b"x-forwarded-proto", b"x-forwarded-host", b"expect"):
+            # The edge states what it saw, never what it was told; uvicorn already answered
+            # the client's Expect: 100-continue, the backend must not wait for it again.
+            pass
+        elif name == b"authorization" and value[:7].lower() == b"bearer ":
+            credential = value[7:].strip()
+            if not strip_credentials:
+                forward.append((name, value))
+        elif name == b"x-api-key":
+            credential = credential or value.strip()
+            if not strip_credentials:
+                forward.append((name, value))
+        else:
+            if name == b"content-length":
+                content_length = int(value) if value.isdigit() else None
+            forward.append((name, value))
+    if connection_tokens:
+        forward = [(n, v) for n, v in forward if n not in connection_tokens]
+
+    client = scope.get("client")
+    client_ip = client[0] if client else ""
+    ip = client_ip.encode("latin-1")
+    forward.append((b"x-forwarded-for", forwarded_for + b", " + ip if forwarded_for else ip))
+    forward.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+    if host:
+        forward.append((b"x-forwarded-host", host))
+    rid = request_id.decode("ascii") if request_id else os.urandom(16).hex()
+    forward.append((b"x-request-id", rid.encode("ascii")))
+    return Incoming(
+        request_id=rid,
+        headers=forward,
+        content_length=content_length,
+        credential=credential.decode("latin-1") if credential else None,
+        client_ip=client_ip,
+    )
+
+
+def response_headers(
+    upstream: Iterable[tuple[bytes, bytes]], request_id: bytes, backend: bytes
+) -> RawHeaders:
+    """Upstream response headers minus hop-by-hop ones, plus X-Request-ID and X-ML-Backend."""
+    connection_tokens: set[bytes] = set()
+    out: RawHeaders = []
+    for name, value in upstream:
+        lower = name.lower()
+        if lower in _RESPONSE_OWNED:
+            if lower == b"connection":
+                connection_tokens = {t.strip().lower() for t in value.split(b",")}
+            continue
+        out.append((lower, value))
+    if connection_tokens:
+        out = [(n, v) for n, v in out if n not in connection_tokens]
+    out.append((b"x-request-id", request_id))
+    out.append((b"x-ml-backend", backend))
+    return out

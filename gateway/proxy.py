@@ -1,0 +1,215 @@
+"""The streaming forwarder: one ASGI request -> one upstream request, bodies streamed both ways."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import NamedTuple
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import GatewayError, UpstreamFailure, classify, send_error
+from gateway.headers import Incoming, response_headers
+from gateway.metrics import GatewayMetrics
+from gateway.registry import Backend, BackendRegistry
+from gateway.settings import GatewaySettings
+from gateway.upstream import Timeouts, Upstream, UpstreamResponse
+
+log = logging.getLogger("gateway.proxy")
+# RFC 9110 idempotent methods: safe to repeat on the fallback after a 502/503.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503})
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete."""
+
+
+class _StreamedBody:
+    """The rest of an ASGI request body, passed upstream chunk by chunk (never held whole)."""
+
+    def __init__(self, first: bytes, receive: Receive, limit: int) -> None:
+        self._first = first
+        self._receive = receive
+        self._limit = limit
+        self.too_large = False
+        self.disconnected = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = len(self._first)
+        if self._first:
+            yield self._first
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                raise ClientDisconnected
+            chunk: bytes = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self._limit:
+                self.too_large = True
+                raise GatewayError(413, "request body too large")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+
+class Outcome(NamedTuple):
+    status: int
+    backend: str
+
+
+class Forwarder:
+    """Sends requests to the selected backend (or the fallback) over one pooled transport."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        registry: BackendRegistry,
+        settings: GatewaySettings,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.upstream = upstream
+        self.registry = registry
+        self.metrics = metrics
+        self._limit = settings.max_body_bytes
+        self._settings = settings
+        self._timeouts: dict[str, Timeouts] = {}
+
+    def _timeout(self, group: str) -> Timeouts:
+        """Timeouts of a route group (built once per group)."""
+        timeouts = self._timeouts.get(group)
+        if timeouts is None:
+            timeouts = Timeouts(self._settings.connect_timeout_s, self._settings.timeout_for(group))
+            self._timeouts[group] = timeouts
+        return timeouts
+
+    @staticmethod
+    def _url(backend: Backend, scope: Scope) -> str:
+        raw_path: bytes | None = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        query: bytes = scope["query_string"]
+        return backend.base_url + path + ("?" + query.decode("latin-1") if query else "")
+
+    async def forward(
+        self, scope: Scope, receive: Receive, send: Send, incoming: Incoming, group: str
+    ) -> Outcome:
+        """Proxy one request; answers the error shape itself on 413/502/504."""
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        first: bytes = message.get("body", b"")
+        if len(first) > self._limit:
+            raise GatewayError(413, "request body too large")
+        # A body that came in one message is replayable; a streamed one is sent exactly once.
+        body: bytes | _StreamedBody = (
+            _StreamedBody(first, receive, self._limit) if message.get("more_body") else first
+        )
+        replayable = isinstance(body, bytes)
+        method: str = scope["method"]
+        fallback = self.registry.fallback
+        backend = self.registry.selected
+        timeouts = self._timeout(group)
+        while True:
+            try:
+                response = await self.upstream.send(
+                    method, self._url(backend, scope), incoming.headers, body, timeouts
+                )
+            except (GatewayError, ClientDisconnected):
+                raise
+            except Exception as exc:
+                # aiohttp wraps what the body iterator raised: the flags say what it was.
+                if isinstance(body, _StreamedBody) and body.too_large:
+                    raise GatewayError(413, "request body too large") from exc
+                if isinstance(body, _StreamedBody) and body.disconnected:
+                    raise ClientDisconnected from exc
+                failure = classify(exc, backend.name)
+                if failure is None:  # a bug or an unforeseen client error: still the one shape
+                    log.exception("request to backend %r failed", backend.name)
+                    failure = UpstreamFailure(502, "protocol", f"backend {backend.name!r} failed")
+                self.metrics.upstream_error(backend.name, group, failure.kind)
+                if fallback is not None and replayable and _retry_after_failure(failure, method):
+                    backend, fallback = fallback, None
+                    continue
+                await _send_failure(send, failure, incoming, backend)
+                return Outcome(failure.status, backend.name)
+            if (
+                fallback is not None
+                and replayable
+                and response.status in RETRY_STATUSES
+                and method in IDEMPOTENT
+            ):
+                await response.aclose()
+                self.metrics.upstream_error(backend.name, group, f"status_{response.status}")
+                backend, fallback = fallback, None
+                continue
+            return await self._relay(response, send, incoming, backend, group)
+
+    async def _relay(
+        self,
+        response: UpstreamResponse,
+        send: Send,
+        incoming: Incoming,
+        backend: Backend,
+        group: str,
+    ) -> Outcome:
+        """Stream the upstream response to the client, holding one chunk back to mark the end."""
+        chunks = response.chunks()
+        try:
+            try:
+                pending: bytes | None = await chunks.__anext__()
+            except StopAsyncIteration:
+                pending = None
+            except Exception as exc:
+                failure = classify(exc, backend.name)
+                if failure is None:
+                    raise
+                self.metrics.upstream_error(backend.name, group, failure.kind)
+                await _send_failure(send, failure, incoming, backend)
+                return Outcome(failure.status, backend.name)
+            headers = response_headers(
+                response.headers, incoming.request_id.encode("ascii"), backend.header_value
+            )
+            start = {"type": "http.response.start", "status": response.status, "headers": headers}
+            await send(start)
+            if pending is not None:
+                try:
+                    async for chunk in chunks:
+                        await send(
+                            {"type": "http.response.body", "body": pending, "more_body": True}
+                        )
+                        pending = chunk
+                except Exception as exc:
+                    if classify(exc, backend.name) is None:
+                        raise
+                    # The status line is gone: leave the body unfinished so the server
+                    # drops the connection and the client sees a truncated response.
+                    self.metrics.upstream_error(backend.name, group, "protocol")
+                    log.warning("backend %r failed mid-response: %r", backend.name, exc)
+                    return Outcome(response.status, backend.name)
+            await send({"type": "http.response.body", "body": pending or b""})
+            return Outcome(response.status, backend.name)
+        finally:
+            await response.aclose()
+
+
+def _retry_after_failure(failure: UpstreamFailure, method: str) -> bool:
+    # A refused connection reached nobody: any replayable request may go to the fallback.
+    # A dropped connection may have been processed: only idempotent methods are repeated.
+    return failure.kind == "connect" or (failure.kind == "protocol" and method in IDEMPOTENT)
+
+
+async def _send_failure(
+    send: Send, failure: UpstreamFailure, incoming: Incoming, backend: Backend
+) -> None:
+    await send_error(
+        send,
+        failure.status,
+        failure.message,
+        incoming.request_id,
+        headers=(
+            (b"x-request-id", incoming.request_id.encode()),
+            (b"x-ml-backend", backend.header_value),
+        ),
+    )

@@ -1,0 +1,119 @@
+"""Typed gateway settings (pydantic-settings); read when constructed, never at import time."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_BACKENDS: dict[str, str] = {
+    "fastapi": "http://127.0.0.1:8001",
+    "django": "http://127.0.0.1:8002",
+}
+# Health checks must answer fast; transcription decodes and runs a model on whole files.
+DEFAULT_GROUP_TIMEOUTS: dict[str, float] = {"health": 5.0, "transcription": 600.0}
+
+
+class GatewayConfigError(ValueError):
+    """The gateway cannot start with this configuration; the message says what to change."""
+
+
+_BACKEND_URL_ENV = re.compile(r"^ML_BACKEND_(?P<name>[A-Za-z0-9_]+)_URL$")
+
+
+class _BackendUrlVarsSource(PydanticBaseSettingsSource):
+    """Collects ``ML_BACKEND_<NAME>_URL`` variables into ``env_backends`` ({name: url})."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {
+            match["name"].lower(): value
+            for key, value in os.environ.items()
+            if value and (match := _BACKEND_URL_ENV.match(key.upper()))
+        }
+        return {"env_backends": found} if found else {}
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway reads from the environment (or `.env`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    backend: str = Field(default="fastapi", validation_alias="ML_SERVICE_BACKEND")
+    fallback: str | None = Field(default=None, validation_alias="ML_SERVICE_FALLBACK")
+    # Extra or overriding backends as JSON: ML_BACKENDS='{"mine": "http://10.0.0.5:9000"}'.
+    backends: dict[str, str] = Field(default_factory=dict, validation_alias="ML_BACKENDS")
+    env_backends: dict[str, str] = Field(default_factory=dict)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "GATEWAY_PORT"))
+
+    max_body_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    # Seconds the backend may stay silent (read timeout) before 504, per route group.
+    default_timeout_s: float = Field(default=60.0, gt=0)
+    timeouts: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_GROUP_TIMEOUTS))
+    pool_size: int = Field(default=512, ge=1)
+    # Idle pooled connections are dropped before the backend drops them (uvicorn: 5 s), so a
+    # request never lands on a connection the backend is closing (a POST cannot be retried).
+    keepalive_s: float = Field(default=4.0, gt=0)
+
+    api_keys: str = Field(default="", repr=False)
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    rate_limit_redis_timeout_s: float = Field(default=0.25, gt=0)
+
+    @field_validator("backend", "fallback")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else None
+
+    @field_validator("timeouts")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {group: t for group, t in value.items() if t <= 0}
+        if bad:
+            raise ValueError(f"timeouts must be > 0 seconds: {bad}")
+        # Setting one group keeps the others' defaults (health fast, transcription slow).
+        return {**DEFAULT_GROUP_TIMEOUTS, **value}
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """Accepted API keys (empty: auth is off)."""
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    def timeout_for(self, group: str) -> float:
+        return self.timeouts.get(group, self.default_timeout_s)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _BackendUrlVarsSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )

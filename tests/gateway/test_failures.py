@@ -1,0 +1,148 @@
+"""Backend down -> 502 fast and recovery, slow backend -> 504 per route group, fallback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devinfra.ports import free_port, wait_for_port
+from devinfra.processes import stop_process
+from tests.gateway.conftest import make_settings, run_gateway
+from tests.gateway.upstreams import ThreadServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_upstream(port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.gateway.upstreams", "killable"],
+            env={**os.environ, "PORT": str(port)},
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_port("127.0.0.1", port, timeout_s=20)
+    return process
+
+
+@pytest.fixture
+def killable(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
+    port = free_port()
+    processes = [_start_upstream(port, tmp_path / "upstream.log")]
+    yield port, processes
+    for process in processes:
+        stop_process(process, timeout_s=5)
+
+
+def test_backend_killed_mid_traffic_gives_fast_502_then_recovers(
+    killable: tuple[int, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    port, processes = killable
+    settings = make_settings({"k": f"http://127.0.0.1:{port}"}, "k")
+    results: list[tuple[int, float]] = []
+    stop = threading.Event()
+
+    def traffic(client: httpx.Client) -> None:
+        while not stop.is_set():
+            start = time.monotonic()
+            status = client.get("/api/v1/rag/stats").status_code
+            results.append((status, time.monotonic() - start))
+
+    with run_gateway(settings) as running:
+        workers = [threading.Thread(target=traffic, args=(running.client,)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        try:
+            time.sleep(0.5)
+            processes[0].kill()  # SIGKILL: connections die without a goodbye
+            processes[0].wait()
+            time.sleep(0.8)
+            during = len(results)
+            processes.append(_start_upstream(port, tmp_path / "upstream.log"))
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=10)
+        down = running.client.get("/metrics").text
+
+    statuses = [status for status, _ in results]
+    assert set(statuses) <= {200, 502}, set(statuses)
+    assert 502 in statuses[:during]
+    assert statuses[-1] == 200, "no recovery after the backend came back"
+    assert max(seconds for status, seconds in results if status == 502) < 1.0
+    assert 'gateway_upstream_errors_total{backend="k",kind="connect",route_group="rag"}' in down
+
+
+def test_backend_down_answers_502_in_the_error_shape(dead_url: str) -> None:
+    with run_gateway(make_settings({"dead": dead_url}, "dead")) as running:
+        start = time.monotonic()
+        response = running.client.get("/api/v1/rag/stats", headers={"X-Request-ID": "d-1"})
+        elapsed = time.monotonic() - start
+        ready = running.client.get("/ready")
+    assert elapsed < 1.0
+    assert response.status_code == 502
+    assert response.headers["x-ml-backend"] == "dead"
+    assert response.json() == {
+        "error": {"code": "bad_gateway", "message": "backend 'dead' is unreachable", "details": []},
+        "request_id": "d-1",
+    }
+    assert ready.status_code == 503
+
+
+def test_timeout_per_route_group(fast: ThreadServer) -> None:
+    timeouts = {"analysis": 0.4, "transcription": 5.0}
+    settings = make_settings({"fast": fast.url}, "fast", timeouts=timeouts)
+    with run_gateway(settings) as running:
+        start = time.monotonic()
+        slow = running.client.post("/api/v1/analysis/summarize?sleep=2", json={"text": "x"})
+        elapsed = time.monotonic() - start
+        patient = running.client.post("/api/v1/transcription/transcribe?sleep=1", content=b"a")
+    assert slow.status_code == 504
+    assert slow.json()["error"]["code"] == "gateway_timeout"
+    assert 0.3 < elapsed < 1.5
+    assert patient.status_code == 200
+
+
+def test_fallback_on_connect_error(dead_url: str, other: ThreadServer) -> None:
+    backends = {"dead": dead_url, "other": other.url}
+    settings = make_settings(backends, "dead", fallback="other")
+    with run_gateway(settings) as running:
+        got = running.client.get("/api/v1/embeddings/models")
+        posted = running.client.post("/api/v1/embeddings/generate", json={"text": "t"})
+        streamed = running.client.post(
+            "/api/v1/transcription/transcribe", content=iter([b"a" * 65536] * 4)
+        )
+        ready = running.client.get("/ready").json()
+    assert got.status_code == 200
+    assert got.headers["x-ml-backend"] == "other"
+    # Nothing reached the dead backend, and the small body is still in hand: safe to resend.
+    assert posted.status_code == 200
+    assert posted.headers["x-ml-backend"] == "other"
+    # A streamed body cannot be replayed: no fallback.
+    assert streamed.status_code == 502
+    assert streamed.headers["x-ml-backend"] == "dead"
+    assert ready["status"] == "degraded"
+
+
+def test_fallback_on_503_only_for_idempotent_methods(
+    fast: ThreadServer, other: ThreadServer
+) -> None:
+    backends = {"fast": fast.url, "other": other.url}
+    settings = make_settings(backends, "fast", fallback="other")
+    with run_gateway(settings) as running:
+        got = running.client.get("/api/v1/rag/collections?status_fast=503")
+        posted = running.client.post("/api/v1/rag/search?status_fast=503", json={"query": "q"})
+    assert got.status_code == 200
+    assert got.headers["x-ml-backend"] == "other"
+    assert posted.status_code == 503
+    assert posted.headers["x-ml-backend"] == "fast"
