@@ -25,6 +25,7 @@ from backends.core.persistence.records import (
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+EARLY_HIT_RETRIES = 10
 
 
 class RequestLogWriter:
@@ -38,6 +39,8 @@ class RequestLogWriter:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._consecutive_failures = 0
+        self._deferred_hits: Counter[str] = Counter()
+        self._early_hit_attempts: dict[str, int] = {}
 
     def submit(self, record: RequestRecord) -> None:
         """Queue one request row (and its usage delta); never blocks."""
@@ -47,6 +50,15 @@ class RequestLogWriter:
 
     def record_cache_hit(self, cache_key: str) -> None:
         self._cache_hits[cache_key] += 1
+
+    def _defer_hit(self, cache_key: str, count: int) -> None:
+        """A hit that arrived before its row was written (Redis is set first): retry later."""
+        attempts = self._early_hit_attempts.get(cache_key, 0) + 1
+        if attempts > EARLY_HIT_RETRIES:
+            self._early_hit_attempts.pop(cache_key, None)
+            return  # the row never came (its write failed): the hit has nowhere to go
+        self._early_hit_attempts[cache_key] = attempts
+        self._deferred_hits[cache_key] += count
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="request-log-writer")
@@ -61,6 +73,8 @@ class RequestLogWriter:
 
     async def flush(self) -> None:
         async with self._flush_lock:
+            self._cache_hits.update(self._deferred_hits)
+            self._deferred_hits = Counter()
             while self._records or self._cache_hits:
                 records, self._records = (
                     self._records[: self._batch_size],
@@ -90,7 +104,9 @@ class RequestLogWriter:
                     ):  # a fixed order avoids deadlocks between concurrent writers
                         await conn.execute(sql.UPSERT_USAGE, *usage_params(key, delta))
                 for cache_key, count in sorted(hits.items()):
-                    await conn.execute(sql.INCREMENT_CACHE_HITS, count, cache_key)
+                    status = await conn.execute(sql.INCREMENT_CACHE_HITS, count, cache_key)
+                    if status == "UPDATE 0":
+                        self._defer_hit(cache_key, count)
         except Exception:
             self._consecutive_failures += 1
             if self._consecutive_failures >= MAX_ATTEMPTS:

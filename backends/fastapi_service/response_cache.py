@@ -62,9 +62,10 @@ class ResponseCache:
         await self._set_redis(key, body)
         return body
 
-    def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
-        """Store in the background: the response is not delayed by the cache writes."""
-        task = asyncio.create_task(self._put(key, request_hash, endpoint, body))
+    async def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
+        """Redis now (sub-millisecond: the next identical request hits), Postgres later."""
+        await self._set_redis(key, body)
+        task = asyncio.create_task(self._put_record(key, request_hash, endpoint, body))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -73,8 +74,7 @@ class ResponseCache:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
-    async def _put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
-        await self._set_redis(key, body)
+    async def _put_record(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
         if self._pool is None:
             return
         try:

@@ -81,7 +81,7 @@ def _endpoint_for(operation: Operation) -> Endpoint:
             )
             if key is not None and not isinstance(result, RawResult):
                 content = result.model_dump_json().encode()
-                resources.cache.put(
+                await resources.cache.put(
                     key, request_hash(api_request.cache_body()), operation.path, content
                 )
                 log["response"] = result.model_dump(mode="json")

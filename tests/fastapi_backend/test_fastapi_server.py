@@ -110,12 +110,16 @@ def test_repeated_deterministic_request_is_served_from_cache(
     assert first.headers["x-cache"] == "miss"
     assert second.headers["x-cache"] == "hit"
     assert second.json() == first.json()
-    time.sleep(1.0)  # background writers flush every 0.2 s
-    with psycopg.connect(migrated_pg_url) as conn:
-        row = conn.execute(
-            "SELECT hit_count, service_name FROM ml_service_cache WHERE endpoint = %s",
-            ("/api/v1/analysis/sentiment",),
-        ).fetchone()
+    deadline = time.monotonic() + 10  # background writers flush every 0.2 s
+    with psycopg.connect(migrated_pg_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT hit_count FROM ml_service_cache WHERE endpoint = %s",
+                ("/api/v1/analysis/sentiment",),
+            ).fetchone()
+            if (row is not None and row[0] >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     assert row is not None
     assert row[0] >= 1
 
