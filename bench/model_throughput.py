@@ -1,0 +1,108 @@
+"""Raw model throughput in this run: the yardstick for the model-bound scenarios.
+
+Reuses bench/engine.py's texts and its alternating direct-vs-service comparison. Runs in
+its own process (``python -m bench.model_throughput`` prints one JSON line) so the model's
+threads and memory never share the harness process that drives wrk and samples RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bench.engine import compare, make_texts
+
+
+@dataclass(frozen=True)
+class ModelThroughput:
+    model: str
+    direct_batch1_per_s: float
+    service_batch1_per_s: float
+    direct_batch32_per_s: float
+    load_s: float
+
+
+def measure(texts: int = 96, rounds: int = 3) -> ModelThroughput:
+    """Texts/s of onnxruntime called directly (batch 1 and 32) and of EmbeddingService."""
+    from backends.core.embeddings.local import mean_pool
+    from backends.core.embeddings.registry import EmbeddingRegistry
+    from backends.core.embeddings.service import EmbeddingService
+    from backends.core.settings import EngineSettings
+
+    settings = EngineSettings(  # type: ignore[call-arg]
+        _env_file=None, embedding_provider="local", embedding_batch_size=32
+    )
+    registry = EmbeddingRegistry(settings)
+    service = EmbeddingService(registry)
+    provider = registry.local
+    start = time.perf_counter()
+    provider.load()
+    load_s = time.perf_counter() - start
+    runtime = provider._runtime
+    assert runtime is not None
+
+    # The same steps as bench/engine.py's direct path: tokenizer, session.run, mean-pool.
+    def direct(group: list[str]) -> object:
+        enc = runtime.tokenizer.encode_batch(group)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (hidden,) = runtime.session.run(None, feeds)
+        return mean_pool(hidden, mask)
+
+    sample = make_texts(texts)
+    batches = [sample[i : i + 32] for i in range(0, len(sample), 32)]
+    for group in batches[:2]:  # warm-up: the first runs allocate arenas
+        direct(group)
+    d1, s1, _ = compare(
+        lambda: [direct([t]) for t in sample],
+        lambda: [service.generate(t) for t in sample],
+        len(sample),
+        rounds,
+    )
+    d32, _, _ = compare(
+        lambda: [direct(b) for b in batches],
+        lambda: [service.batch(b) for b in batches],
+        len(sample),
+        rounds,
+    )
+    return ModelThroughput(provider.model, d1, s1, d32, load_s)
+
+
+def measure_in_subprocess(timeout_s: float = 300) -> ModelThroughput:
+    """Run :func:`measure` in a fresh interpreter and read its JSON line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.model_throughput"],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"model throughput failed: {done.stderr.strip()[-800:]}")
+    return ModelThroughput(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def model_summary(start: ModelThroughput, end: ModelThroughput) -> dict[str, object]:
+    """Mean of the two samples (the yardstick) plus both samples, for the report."""
+    return {
+        "model": start.model,
+        "direct_batch1_per_s": (start.direct_batch1_per_s + end.direct_batch1_per_s) / 2,
+        "service_batch1_per_s": (start.service_batch1_per_s + end.service_batch1_per_s) / 2,
+        "direct_batch32_per_s": (start.direct_batch32_per_s + end.direct_batch32_per_s) / 2,
+        "direct_batch1_samples": [start.direct_batch1_per_s, end.direct_batch1_per_s],
+        "load_s": start.load_s,
+    }
+
+
+def main() -> None:
+    print(json.dumps(asdict(measure())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The measured scenarios: what each one sends, and which figures it is compared against.
+
+Every scenario is a weighted list of requests for ``bench/lua/profile.lua``. ``{n}`` in a
+body becomes a token unique per request, so the shared response cache (keyed on the body)
+misses; bodies without it are identical every time, so after the first request they hit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+RAG_COLLECTION = "bench_10k"
+EMBED = "/api/v1/embeddings/generate"
+SEARCH = "/api/v1/rag/search"
+SENTIMENT = "/api/v1/analysis/sentiment"
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One request kind of a scenario; ``weight`` is its share in a mixed profile."""
+
+    method: str
+    path: str
+    body: str = ""
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    requests: tuple[RequestSpec, ...]
+    why: str
+    # One model call per request: compared with the raw onnxruntime batch-1 throughput.
+    model_bound: bool = False
+    needs_rag_index: bool = False
+    # Some requests call the model: the server saturates at a few connections.
+    calls_model: bool = False
+
+    def wrk_args(self, tag: str) -> list[str]:
+        """Arguments after ``--`` for profile.lua: tag, then weight/method/path/body groups."""
+        args = [tag]
+        for spec in self.requests:
+            args += [str(spec.weight), spec.method, spec.path, spec.body]
+        return args
+
+
+def _json(payload: dict[str, object]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+HEALTH = RequestSpec("GET", "/health")
+EMBED_CACHED = RequestSpec("POST", EMBED, _json({"text": "Vector databases index embeddings."}))
+EMBED_UNCACHED = RequestSpec(
+    "POST", EMBED, _json({"text": "Support ticket {n}: the nightly export failed after upgrade."})
+)
+RAG_SEARCH = RequestSpec(
+    "POST",
+    SEARCH,
+    _json(
+        {"collection": RAG_COLLECTION, "query": "slow search on big collections {n}", "top_k": 5}
+    ),
+)
+SENTIMENT_TEXT = RequestSpec(
+    "POST",
+    SENTIMENT,
+    _json({"text": "The release is fast and the results are spot on ({n}). Setup was fiddly."}),
+)
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("health", "GET /health", (HEALTH,), "framework floor: routing + JSON, no I/O"),
+    Scenario(
+        "embed_cached",
+        "embeddings/generate, cached",
+        (EMBED_CACHED,),
+        "same body every request: validation + cache lookup (Redis) + I/O, no model",
+    ),
+    Scenario(
+        "embed_uncached",
+        "embeddings/generate, uncached",
+        (EMBED_UNCACHED,),
+        "unique text per request: one model call + cache write + request log",
+        model_bound=True,
+        calls_model=True,
+    ),
+    Scenario(
+        "rag_search",
+        "rag/search, 10k chunks",
+        (RAG_SEARCH,),
+        "unique query per request: one model call + pgvector HNSW top-5",
+        model_bound=True,
+        needs_rag_index=True,
+        calls_model=True,
+    ),
+    Scenario(
+        "sentiment",
+        "analysis/sentiment, uncached",
+        (SENTIMENT_TEXT,),
+        "unique text per request: lexicon sentiment (no model) + cache write",
+    ),
+    Scenario(
+        "mixed",
+        "mixed profile",
+        (
+            replace(EMBED_CACHED, weight=30),
+            replace(EMBED_UNCACHED, weight=15),
+            replace(RAG_SEARCH, weight=25),
+            replace(SENTIMENT_TEXT, weight=20),
+            replace(HEALTH, weight=10),
+        ),
+        "weighted: 30% cached embed, 15% uncached embed, 25% search, 20% sentiment, 10% health",
+        needs_rag_index=True,
+        calls_model=True,
+    ),
+)
+
+
+def scenario_names() -> list[str]:
+    return [scenario.name for scenario in SCENARIOS]
+
+
+def select(names: list[str] | None) -> list[Scenario]:
+    """The scenarios named (in catalogue order), all when ``names`` is None."""
+    if names is None:
+        return list(SCENARIOS)
+    unknown = sorted(set(names) - set(scenario_names()))
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; known: {', '.join(scenario_names())}")
+    return [scenario for scenario in SCENARIOS if scenario.name in names]
