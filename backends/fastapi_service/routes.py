@@ -14,6 +14,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from backends.core.api.api import INLINE_OPERATIONS
 from backends.core.api.dispatch import ApiRequest, RawResult
 from backends.core.api.validation import parse_json_body, validate_form, validate_path
 from backends.core.errors import MLServiceError
@@ -63,6 +64,8 @@ async def _api_request(
 
 
 def _endpoint_for(operation: Operation) -> Endpoint:
+    inline = operation.operation_id in INLINE_OPERATIONS
+
     async def endpoint(request: Request) -> Response:
         resources: Resources = request.app.state.resources
         log: dict[str, Any] = request.state.ml_log
@@ -76,9 +79,12 @@ def _endpoint_for(operation: Operation) -> Endpoint:
             key = _cache_key(resources, api_request)
             if key is not None and (cached := await resources.cache.get(key)) is not None:
                 return Response(cached, media_type=JSON_MEDIA_TYPE, headers={"X-Cache": "hit"})
-            result = await anyio.to_thread.run_sync(
-                resources.api.handle, api_request, limiter=resources.engine_limiter
-            )
+            if inline:  # constant-time handlers: a thread hop would cost more than the work
+                result = resources.api.handle(api_request)
+            else:
+                result = await anyio.to_thread.run_sync(
+                    resources.api.handle, api_request, limiter=resources.engine_limiter
+                )
             if key is not None and not isinstance(result, RawResult):
                 content = result.model_dump_json().encode()
                 await resources.cache.put(

@@ -12,6 +12,20 @@ class UnknownOperation(LookupError):
     """No handler for an operation id: a wiring bug in the calling backend."""
 
 
+# Handlers that only format constants or do microseconds of arithmetic: an async backend
+# may run them on its event loop instead of paying a worker-thread hop per request.
+INLINE_OPERATIONS = frozenset(
+    {
+        "health_status",
+        "health_live",
+        "complexity_scale",
+        "complexity_calculate_adjustment",
+        "transcription_formats",
+        "transcription_languages",
+        "transcription_estimate_cost",
+    }
+)
+
 _NOT_HANDLED = {
     "health_ready": "readiness checks the backend's own pools: build it with "
     "backends.core.api.handlers.health.ready_response",
