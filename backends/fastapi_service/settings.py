@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -12,6 +14,10 @@ class FastAPIServiceSettings(BaseSettings):
     )
 
     service_name: str = "fastapi"
+    # granian (Rust HTTP, default) or uvicorn (uvloop + httptools). Measured here, one
+    # worker, wrk -c64/-c1000: granian /health 10.3k vs 7.5k req/s, p99 at 1,000
+    # connections 0.15 s vs 2.8 s; cached POST 2.5k vs 2.1k at 64 connections.
+    server: Literal["uvicorn", "granian"] = "granian"
     host: str = "127.0.0.1"
     port: int = Field(default=8001, validation_alias=AliasChoices("PORT", "FASTAPI_PORT"))
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")

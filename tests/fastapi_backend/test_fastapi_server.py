@@ -187,3 +187,30 @@ def test_refuses_to_start_while_migrations_are_pending(
     log = next(tmp_path.glob("*.log")).read_text()
     assert "migration(s) pending" in log
     assert "manage migrate" in log
+
+
+@pytest.mark.parametrize("server_kind", ["granian", "uvicorn"])
+def test_a_clean_stop_flushes_every_queued_log_row(
+    migrated_pg_url: str, redis_url: str, tmp_path: Path, server_kind: str
+) -> None:
+    user = f"stop-{server_kind}-{time.time_ns()}"
+    env = {
+        **server_env(migrated_pg_url, redis_url),
+        "FASTAPI_SERVER": server_kind,
+        "FASTAPI_LOG_FLUSH_INTERVAL_S": "600",  # nothing is written until the stop
+    }
+    with running_service("backends.fastapi_service", env, tmp_path) as service:
+        for _ in range(25):
+            httpx.get(service.base_url + "/api/v1/complexity/scale", headers={"X-User-ID": user})
+        with psycopg.connect(migrated_pg_url) as conn:
+            before = conn.execute(
+                "SELECT count(*) FROM ml_service_requests WHERE user_id = %s", (user,)
+            ).fetchone()
+    # running_service sent SIGTERM and waited for the process to exit
+    assert service.process.returncode is not None
+    with psycopg.connect(migrated_pg_url) as conn:
+        after = conn.execute(
+            "SELECT count(*) FROM ml_service_requests WHERE user_id = %s", (user,)
+        ).fetchone()
+    assert before == (0,)
+    assert after == (25,)
