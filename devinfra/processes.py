@@ -57,8 +57,14 @@ def running_service(
     log_path = log_dir / f"{module.replace('.', '_')}-{port}.log"
     child_env = {**os.environ, **env, "PORT": str(port)}
     with log_path.open("wb") as log_file:
+        # its own process group: servers fork workers (granian, gunicorn), and stopping or
+        # killing the service must reach all of them, as stopping a container would
         process = subprocess.Popen(
-            [sys.executable, "-m", module], env=child_env, stdout=log_file, stderr=subprocess.STDOUT
+            [sys.executable, "-m", module],
+            env=child_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     service = RunningService(f"http://127.0.0.1:{port}", port, process, log_path)
     try:
@@ -72,11 +78,18 @@ def running_service(
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
-    """SIGTERM (graceful: logs are flushed), then SIGKILL if it does not exit in time."""
+    """SIGTERM to the service (graceful: logs are flushed), SIGKILL to its group if it hangs."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            process.kill()
+            kill_group(process)
             process.wait(timeout=5)
+    kill_group(process)  # workers orphaned by a dead main process
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every process of the service's group (no graceful shutdown)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

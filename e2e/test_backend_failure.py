@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from devinfra.ports import free_port
-from devinfra.processes import running_service, stop_process
+from devinfra.processes import kill_group, running_service, stop_process
 from e2e.conftest import Backends
 
 PATH = "/api/v1/complexity/scale"
@@ -41,7 +41,7 @@ def test_killed_backend_gives_fast_502s_and_recovers(backends: Backends, tmp_pat
         sender = threading.Thread(target=traffic, args=(gateway.base_url,), daemon=True)
         sender.start()
         time.sleep(1.0)
-        backend.process.kill()  # no graceful shutdown: connections just vanish
+        kill_group(backend.process)  # no graceful shutdown: connections just vanish
         backend.process.wait(timeout=10)
         time.sleep(2.0)
         with running_service("backends.fastapi_service", backends.env, tmp_path, port=port):
