@@ -116,7 +116,11 @@ def _time_to_ready(
     with log_path.open("ab") as log, httpx.Client(timeout=1.0) as client:
         start = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", module], env=child_env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", module],
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # stop_process then reaches forked workers too
         )
         try:
             while time.perf_counter() - start < timeout_s:
