@@ -16,16 +16,10 @@ from typing import Any
 import asyncpg
 
 from backends.core.persistence import sql
-from backends.core.persistence.records import (
-    RequestRecord,
-    aggregate_usage,
-    request_params,
-    usage_params,
-)
+from backends.core.persistence.records import RequestRecord, request_params, usage_upserts
+from backends.core.persistence.write_policy import BatchRetry, EarlyHits
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
-EARLY_HIT_RETRIES = 10
 
 
 class RequestLogWriter:
@@ -38,9 +32,8 @@ class RequestLogWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
-        self._consecutive_failures = 0
-        self._deferred_hits: Counter[str] = Counter()
-        self._early_hit_attempts: dict[str, int] = {}
+        self._retry = BatchRetry()
+        self._early_hits = EarlyHits()
 
     def submit(self, record: RequestRecord) -> None:
         """Queue one request row (and its usage delta); never blocks."""
@@ -50,15 +43,6 @@ class RequestLogWriter:
 
     def record_cache_hit(self, cache_key: str) -> None:
         self._cache_hits[cache_key] += 1
-
-    def _defer_hit(self, cache_key: str, count: int) -> None:
-        """A hit that arrived before its row was written (Redis is set first): retry later."""
-        attempts = self._early_hit_attempts.get(cache_key, 0) + 1
-        if attempts > EARLY_HIT_RETRIES:
-            self._early_hit_attempts.pop(cache_key, None)
-            return  # the row never came (its write failed): the hit has nowhere to go
-        self._early_hit_attempts[cache_key] = attempts
-        self._deferred_hits[cache_key] += count
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="request-log-writer")
@@ -73,8 +57,7 @@ class RequestLogWriter:
 
     async def flush(self) -> None:
         async with self._flush_lock:
-            self._cache_hits.update(self._deferred_hits)
-            self._deferred_hits = Counter()
+            self._cache_hits.update(self._early_hits.take())
             while self._records or self._cache_hits:
                 records, self._records = (
                     self._records[: self._batch_size],
@@ -95,27 +78,23 @@ class RequestLogWriter:
                 await asyncio.sleep(self._interval_s)
 
     async def _write(self, records: list[RequestRecord], hits: Counter[str]) -> None:
+        found: dict[str, bool] = {}
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 if records:
                     await conn.executemany(sql.INSERT_REQUEST, [request_params(r) for r in records])
-                    for key, delta in sorted(
-                        aggregate_usage(records).items(), key=lambda item: repr(item[0])
-                    ):  # a fixed order avoids deadlocks between concurrent writers
-                        await conn.execute(sql.UPSERT_USAGE, *usage_params(key, delta))
+                    await conn.executemany(sql.UPSERT_USAGE, usage_upserts(records))
                 for cache_key, count in sorted(hits.items()):
                     status = await conn.execute(sql.INCREMENT_CACHE_HITS, count, cache_key)
-                    if status == "UPDATE 0":
-                        self._defer_hit(cache_key, count)
+                    found[cache_key] = status != "UPDATE 0"
         except Exception:
-            self._consecutive_failures += 1
-            if self._consecutive_failures >= MAX_ATTEMPTS:
-                # a batch the database keeps refusing must not block every later one
-                logger.error("dropping %d request-log rows after %d failed attempts",
-                             len(records), MAX_ATTEMPTS)  # fmt: skip
-                self._consecutive_failures = 0
-            else:  # put the batch back so the next flush (or stop) retries it
+            if self._retry.failed():  # put the batch back so the next flush (or stop) retries it
                 self._records[:0] = records
                 self._cache_hits.update(hits)
+            else:
+                logger.error("dropping %d request-log rows after %d failed attempts",
+                             len(records), self._retry.max_attempts)  # fmt: skip
             raise
-        self._consecutive_failures = 0
+        self._retry.succeeded()
+        for cache_key, count in hits.items():  # only once the increments are committed
+            self._early_hits.settle(cache_key, count, found[cache_key])

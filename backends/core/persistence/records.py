@@ -120,3 +120,10 @@ def usage_params(key: UsageKey, delta: UsageDelta) -> tuple[Any, ...]:
         delta.requests, delta.credits, delta.duration_ms,
         delta.duration_ms / max(delta.requests, 1), delta.successes, delta.errors,
     )  # fmt: skip
+
+
+def usage_upserts(records: list[RequestRecord]) -> list[tuple[Any, ...]]:
+    """sql.UPSERT_USAGE parameters for a batch, one per daily row, in a fixed order
+    (concurrent writers taking row locks in the same order cannot deadlock)."""
+    deltas = sorted(aggregate_usage(records).items(), key=lambda item: repr(item[0]))
+    return [usage_params(key, delta) for key, delta in deltas]

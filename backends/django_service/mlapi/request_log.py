@@ -21,16 +21,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from backends.core.persistence import sql
-from backends.core.persistence.records import (
-    RequestRecord,
-    aggregate_usage,
-    request_params,
-    usage_params,
-)
+from backends.core.persistence.records import RequestRecord, request_params, usage_upserts
+from backends.core.persistence.write_policy import BatchRetry, EarlyHits
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
-EARLY_HIT_RETRIES = 10
 MAX_PENDING = 50_000  # beyond this (database down for long) the oldest records are dropped
 _PAYLOAD_COLUMNS = (6, 7)  # request_payload, response_payload in sql.INSERT_REQUEST
 
@@ -64,15 +58,13 @@ class BackgroundWriter:
         self._retry: list[RequestRecord] = []
         self._cache_rows: list[CacheRow] = []
         self._hits: Counter[str] = Counter()
-        # hits on a key whose row another worker has not written yet: key -> flushes left
-        self._early_hits: dict[str, int] = {}
-        self._deferred_hits: Counter[str] = Counter()
+        self._early_hits = EarlyHits()
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection[Any] | None = None
-        self._failures = 0
+        self._batch_retry = BatchRetry()
 
     def submit(self, build: Callable[[], RequestRecord]) -> None:
         """Queue one request row; never blocks, never touches the database."""
@@ -116,9 +108,9 @@ class BackgroundWriter:
             logger.exception("request-log flush failed; will retry")
 
     def _flush(self) -> None:
+        deferred = self._early_hits.take()
         with self._lock:
-            self._hits.update(self._deferred_hits)
-        self._deferred_hits = Counter()
+            self._hits.update(deferred)
         while True:
             records = self._retry or self._take_records()
             self._retry = []
@@ -156,47 +148,33 @@ class BackgroundWriter:
             with conn.transaction(), conn.cursor() as cur:
                 if records:
                     cur.executemany(_pyformat(sql.INSERT_REQUEST), map(_insert_params, records))
-                    # a fixed order avoids deadlocks between concurrent writers
-                    usage = sorted(aggregate_usage(records).items(), key=lambda i: repr(i[0]))
-                    cur.executemany(
-                        _pyformat(sql.UPSERT_USAGE), [usage_params(k, d) for k, d in usage]
-                    )
-                early = self._count_hits(cur, hits)
+                    cur.executemany(_pyformat(sql.UPSERT_USAGE), usage_upserts(records))
+                found = self._count_hits(cur, hits)
         except Exception:
             self._reset_connection()
-            self._failures += 1
-            if self._failures >= MAX_ATTEMPTS:
-                # a batch the database keeps refusing must not block every later one
-                logger.error("dropping %d request-log rows after %d failed attempts",
-                             len(records), MAX_ATTEMPTS)  # fmt: skip
-                self._failures = 0
-            else:  # keep the batch so the next flush (or stop) retries it
+            if self._batch_retry.failed():  # keep the batch so the next flush (or stop) retries it
                 self._retry = records
                 with self._lock:
                     self._hits.update(hits)
+            else:
+                logger.error("dropping %d request-log rows after %d failed attempts",
+                             len(records), self._batch_retry.max_attempts)  # fmt: skip
             raise
-        self._failures = 0
-        self._deferred_hits.update(early)  # counted again at the next flush
+        self._batch_retry.succeeded()
+        for key, count in hits.items():  # only once the increments are committed
+            self._early_hits.settle(key, count, found[key])
 
-    def _count_hits(self, cur: psycopg.Cursor[Any], hits: Counter[str]) -> Counter[str]:
-        """Increment hit counters; return the hits whose cache row does not exist yet.
+    def _count_hits(self, cur: psycopg.Cursor[Any], hits: Counter[str]) -> dict[str, bool]:
+        """Increment hit counters; report per key whether its cache row exists yet.
 
         A worker can serve a hit from Redis before the worker that cached the response has
         flushed its row; such hits are retried for a few flushes instead of being lost.
         """
-        early: Counter[str] = Counter()
+        found: dict[str, bool] = {}
         for key, count in sorted(hits.items()):
             cur.execute(_pyformat(sql.INCREMENT_CACHE_HITS), (count, key))
-            if cur.rowcount:
-                self._early_hits.pop(key, None)
-                continue
-            left = self._early_hits.get(key, EARLY_HIT_RETRIES)
-            if left > 0:
-                self._early_hits[key] = left - 1
-                early[key] = count
-            else:
-                del self._early_hits[key]
-        return early
+            found[key] = bool(cur.rowcount)
+        return found
 
     def _write_cache_rows(self, conn: psycopg.Connection[Any], rows: list[CacheRow]) -> None:
         """Upsert cache rows; one row Postgres refuses is dropped alone (the cache is optional)."""
