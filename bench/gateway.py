@@ -24,8 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.gateway_report import markdown_report
+from bench.wrk import WrkOptions, WrkResult
+from bench.wrk import run as run_wrk
 from devinfra.processes import RunningService, running_service
 from devinfra.stack import local_services
 
@@ -37,16 +40,6 @@ ENDPOINTS = [
     ("GET", "/live", "proxied GET"),
     ("POST", "/api/v1/embeddings/generate", "proxied POST, ~60 B JSON body"),
 ]
-_LUA_DONE = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "WRKJSON {\\"requests\\": %d, \\"duration_us\\": %d, \\"p50_us\\": %d, \\"p99_us\\": %d, "
-    .. "\\"errors\\": %d, \\"non2xx\\": %d}\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-"""
 
 
 @dataclass
@@ -65,51 +58,39 @@ class Point:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of a server's whole process tree (granian and gunicorn fork workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
-def _lua(method: str, tmp: Path) -> Path:
-    script = tmp / f"{method.lower()}.lua"
-    body = ""
-    if method == "POST":
-        body = (
-            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = {json.dumps(EMBED_BODY)}\n"
-        )
-    script.write_text(body + _LUA_DONE)
-    return script
-
-
-def wrk(url: str, script: Path, connections: int, duration_s: float) -> dict[str, int]:
-    """One wrk run (one thread: wrk shares the 2 cores with both servers)."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--latency"]
-    # A 10 s timeout: slow answers count in the latency percentiles, not as errors.
-    command += ["--timeout", "10s", "-s", str(script), url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
-    result: dict[str, int] = json.loads(line.removeprefix("WRKJSON "))
-    return result
+def _wrk(url: str, method: str, path: str, connections: int, duration_s: float) -> WrkResult:
+    """One wrk run with the harness's script (one thread: wrk shares the 2 cores)."""
+    body = EMBED_BODY if method == "POST" else ""
+    options = WrkOptions(connections=connections, duration_s=duration_s, threads=1)
+    return run_wrk(url, options, ["gateway", "1", method, path, body])
 
 
 def measure(
-    target: str, base: str, method: str, path: str, c: int, args: argparse.Namespace, tmp: Path,
+    target: str, base: str, method: str, path: str, c: int, args: argparse.Namespace,
     gateway_pid: int | None, backend_pid: int,
 ) -> Point:  # fmt: skip
-    script = _lua(method, tmp)
-    wrk(base + path, script, c, 1)  # warm-up: pools filled, caches hot
+    _wrk(base, method, path, c, 1)  # warm-up: pools filled, caches hot
     pids = [pid for pid in (gateway_pid, backend_pid) if pid]
     before = [_cpu_seconds(pid) for pid in pids]
-    raw = wrk(base + path, script, c, args.duration)
+    raw = _wrk(base, method, path, c, args.duration)
     # CPU per request of each server: what decides the ratio once the cores are saturated.
     cpu_us = [
-        round((_cpu_seconds(pid) - b) / max(1, raw["requests"]) * 1e6, 1)
+        round((_cpu_seconds(pid) - b) / max(1, raw.requests) * 1e6, 1)
         for pid, b in zip(pids, before, strict=True)
     ]
-    seconds = raw["duration_us"] / 1e6
     return Point(
-        target, method, path, c, round(raw["requests"] / seconds, 1),
-        raw["p50_us"] / 1000, raw["p99_us"] / 1000, raw["errors"], raw["non2xx"],
+        target, method, path, c, round(raw.requests / raw.duration_s, 1),
+        raw.p50_ms, raw.p99_ms, raw.socket_errors, raw.non_2xx,
         cpu_us[0] if gateway_pid else None, cpu_us[-1],
     )  # fmt: skip
 
@@ -175,9 +156,7 @@ def main() -> None:
             for c in connections:
                 for target, base in (("direct", upstream.base_url), ("gateway", gateway.base_url)):
                     pid = gateway.process.pid if target == "gateway" else None
-                    point = measure(
-                        target, base, method, path, c, args, tmp, pid, upstream.process.pid
-                    )
+                    point = measure(target, base, method, path, c, args, pid, upstream.process.pid)
                     points.append(point)
                     print(
                         f"{method:4} {path:30} c={c:<3} {target:7} {point.rps:9.0f} req/s  "
