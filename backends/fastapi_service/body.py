@@ -7,34 +7,30 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from backends.core.api.body_checks import (
+    check_declared_length,
+    require_json,
+    require_multipart,
+    too_large,
+)
 from backends.core.api.limits import MAX_FIELD_BYTES, MAX_FIELDS, MAX_FILES
-from backends.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+from backends.core.errors import BadRequest, PayloadTooLarge
 
 
 async def read_json_body(request: Request, max_bytes: int) -> bytes:
     """The raw body of a JSON operation; a missing Content-Type is read as JSON."""
-    media_type = _media_type(request)
-    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type {media_type!r} is not supported here; send application/json"
-        )
+    require_json(request.headers.get("content-type"))
     return await read_capped(request, max_bytes)
 
 
 async def read_capped(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"Request body exceeds {max_bytes} bytes")
+    check_declared_length(request.headers.get("content-length"), max_bytes)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"Request body exceeds {max_bytes} bytes")
+            raise too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -43,11 +39,8 @@ async def read_form_fields(
     request: Request, max_bytes: int
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Multipart fields (uploaded files become bytes, other parts strings) and file names."""
-    if _media_type(request) != "multipart/form-data":
-        raise UnsupportedMediaType("This operation takes multipart/form-data")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"Request body exceeds {max_bytes} bytes")
+    require_multipart(request.headers.get("content-type"))
+    check_declared_length(request.headers.get("content-length"), max_bytes)
     try:
         form = await request.form(
             max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES

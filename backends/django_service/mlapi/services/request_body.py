@@ -15,26 +15,24 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, UnreadablePostError
 
-from backends.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from backends.core.api.body_checks import (
+    check_declared_length,
+    require_json,
+    require_multipart,
+    too_large,
+)
+from backends.core.errors import BadRequest
 from backends.django_service.mlapi.services.multipart_form import parse_multipart
-
-
-def media_type(request: HttpRequest) -> str:
-    return str(request.META.get("CONTENT_TYPE", "")).split(";")[0].strip().lower()
 
 
 def read_json_body(request: HttpRequest, max_bytes: int) -> bytes:
     """The raw body of a JSON operation; a missing Content-Type is read as JSON."""
-    kind = media_type(request)
-    if kind and kind != "application/json" and not kind.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type {kind!r} is not supported here; send application/json"
-        )
+    require_json(request.META.get("CONTENT_TYPE"))
     _check_size(request, max_bytes)
     try:
         return request.body
     except RequestDataTooBig:
-        raise PayloadTooLarge(f"Request body exceeds {max_bytes} bytes") from None
+        raise too_large(max_bytes) from None
     except (UnreadablePostError, OSError) as exc:
         raise BadRequest(f"Could not read the request body: {exc}") from None
 
@@ -44,8 +42,7 @@ def read_form_fields(request: HttpRequest, max_bytes: int) -> tuple[dict[str, An
 
     The body is capped by its declared length (checked first), so parts stay in memory.
     """
-    if media_type(request) != "multipart/form-data":
-        raise UnsupportedMediaType("This operation takes multipart/form-data")
+    require_multipart(request.META.get("CONTENT_TYPE"))
     _check_size(request, max_bytes)
     return parse_multipart(str(request.META.get("CONTENT_TYPE", "")), _chunks(request))
 
@@ -60,8 +57,7 @@ def _chunks(request: HttpRequest, size: int = 256 * 1024) -> Iterator[bytes]:
 
 def _check_size(request: HttpRequest, max_bytes: int) -> None:
     declared = str(request.META.get("CONTENT_LENGTH") or "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"Request body exceeds {max_bytes} bytes")
+    check_declared_length(declared, max_bytes)
     if not declared and "chunked" in str(request.META.get("HTTP_TRANSFER_ENCODING", "")).lower():
         _buffer_chunked(request, max_bytes)
 
@@ -73,7 +69,7 @@ def _buffer_chunked(request: HttpRequest, max_bytes: int) -> None:
         return
     body = stream.read(max_bytes + 1)
     if len(body) > max_bytes:
-        raise PayloadTooLarge(f"Request body exceeds {max_bytes} bytes")
+        raise too_large(max_bytes)
     request._body = body  # what request.body returns from now on
     request._stream = BytesIO(body)  # what request.read() reads
     request.META["CONTENT_LENGTH"] = str(len(body))
