@@ -14,12 +14,13 @@ from gateway.auth import ApiKeys
 from gateway.errors import GatewayError, send_error, send_json
 from gateway.headers import Incoming, read_request
 from gateway.health import health_body, readiness
+from gateway.http1 import Http1Upstream
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics, route_group
 from gateway.proxy import ClientDisconnected, Forwarder
 from gateway.rate_limit import RateLimiter
 from gateway.registry import build_registry
 from gateway.settings import GatewayConfigError, GatewaySettings
-from gateway.upstream import AiohttpUpstream, HttpxUpstream, Upstream
+from gateway.upstream import HttpxUpstream, Upstream
 
 log = logging.getLogger("gateway")
 # nginx's convention for "the client closed the connection before we answered".
@@ -61,7 +62,7 @@ class GatewayApp:
         upstream: Upstream = (
             HttpxUpstream(self._injected)
             if self._injected is not None
-            else AiohttpUpstream(self.settings.pool_size, self.settings.keepalive_s)
+            else Http1Upstream(self.settings.pool_size, self.settings.keepalive_s)
         )
         if self.settings.rate_limit_per_minute and self.settings.redis_url:
             self._limiter = RateLimiter(

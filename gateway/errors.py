@@ -6,11 +6,11 @@ import json
 from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
-import aiohttp
 import httpx
 from starlette.types import Send
 
 from backends.core.api.error_body import error_body
+from gateway.http1 import ConnectFailed, ConnectTimeout
 
 JSON_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"content-type", b"application/json"),)
 
@@ -69,14 +69,14 @@ async def send_error(
 
 
 def classify(exc: BaseException, backend: str) -> UpstreamFailure | None:
-    """Map an aiohttp or httpx transport exception to 502/504; None when it is neither."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError | httpx.ConnectTimeout):
+    """Map an upstream (gateway.http1 or httpx) failure to 502/504; None when it is neither."""
+    if isinstance(exc, ConnectTimeout | httpx.ConnectTimeout):
         return UpstreamFailure(504, "timeout", f"backend {backend!r} did not accept a connection")
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return UpstreamFailure(504, "timeout", f"backend {backend!r} timed out")
-    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError | httpx.ConnectError):
+    if isinstance(exc, ConnectFailed | ConnectionRefusedError | httpx.ConnectError):
         return UpstreamFailure(502, "connect", f"backend {backend!r} is unreachable")
-    if isinstance(exc, aiohttp.ClientError | OSError | httpx.TransportError):
+    if isinstance(exc, OSError | httpx.TransportError):
         name = type(exc).__name__
         return UpstreamFailure(502, "protocol", f"backend {backend!r} failed: {name}")
     return None

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import NamedTuple
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.errors import GatewayError, UpstreamFailure, classify, send_error
 from gateway.headers import Incoming, response_headers
@@ -119,7 +119,7 @@ class Forwarder:
             except (GatewayError, ClientDisconnected):
                 raise
             except Exception as exc:
-                # aiohttp wraps what the body iterator raised: the flags say what it was.
+                # A transport may wrap what the body iterator raised: the flags say what it was.
                 if isinstance(body, _StreamedBody) and body.too_large:
                     raise GatewayError(413, "request body too large") from exc
                 if isinstance(body, _StreamedBody) and body.disconnected:
@@ -146,6 +146,13 @@ class Forwarder:
                 continue
             return await self._relay(response, send, incoming, backend, group)
 
+    @staticmethod
+    def _start(response: UpstreamResponse, incoming: Incoming, backend: Backend) -> Message:
+        headers = response_headers(
+            response.headers, incoming.request_id.encode("ascii"), backend.header_value
+        )
+        return {"type": "http.response.start", "status": response.status, "headers": headers}
+
     async def _relay(
         self,
         response: UpstreamResponse,
@@ -155,8 +162,13 @@ class Forwarder:
         group: str,
     ) -> Outcome:
         """Stream the upstream response to the client, holding one chunk back to mark the end."""
-        chunks = response.chunks()
         try:
+            whole = response.complete_body()
+            if whole is not None:  # the common small answer: two messages, no streaming loop
+                await send(self._start(response, incoming, backend))
+                await send({"type": "http.response.body", "body": whole})
+                return Outcome(response.status, backend.name)
+            chunks = response.chunks()
             try:
                 pending: bytes | None = await chunks.__anext__()
             except StopAsyncIteration:
@@ -168,11 +180,7 @@ class Forwarder:
                 self.metrics.upstream_error(backend.name, group, failure.kind)
                 await _send_failure(send, failure, incoming, backend)
                 return Outcome(failure.status, backend.name)
-            headers = response_headers(
-                response.headers, incoming.request_id.encode("ascii"), backend.header_value
-            )
-            start = {"type": "http.response.start", "status": response.status, "headers": headers}
-            await send(start)
+            await send(self._start(response, incoming, backend))
             if pending is not None:
                 try:
                     async for chunk in chunks:

@@ -1,12 +1,9 @@
-"""How the gateway talks to backends: aiohttp on the hot path, any httpx transport when injected.
+"""How the forwarder talks to backends: a tiny interface with two implementations.
 
-Measured here (2 cores, trivial upstream, the gateway app driven in-process, 32 requests in
-flight, CPU per proxied GET): 237 us through httpx-aiohttp's AiohttpTransport, 129 us with
-aiohttp called directly (building httpx.Request/URL/Headers dominated the difference);
-httpx's own pool is worse still (encode/httpx#3215: 6% of direct throughput in DESIGN.md).
-So the forwarder speaks a tiny interface with two implementations: ``AiohttpUpstream``
-(default, one pooled ClientSession) and ``HttpxUpstream`` (wraps an injected
-``httpx.AsyncBaseTransport``: MockTransport, respx, ASGITransport in tests).
+``gateway.http1.Http1Upstream`` is the default (the hot path: pooled HTTP/1.1 on asyncio
+and httptools); ``HttpxUpstream`` wraps an injected ``httpx.AsyncBaseTransport``
+(MockTransport, respx, ASGITransport in tests). httpx's own pool is not used for proxying:
+it reached 6% of direct throughput here (encode/httpx#3215, DESIGN.md).
 """
 
 from __future__ import annotations
@@ -15,10 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 import httpx
-from multidict import CIMultiDict
-from yarl import URL
 
 RawHeaders = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterable[bytes]
@@ -39,6 +33,10 @@ class UpstreamResponse(Protocol):
     @property
     def headers(self) -> Iterable[tuple[bytes, bytes]]: ...
 
+    def complete_body(self) -> bytes | None:
+        """The whole body if it has already arrived, else None (then read ``chunks()``)."""
+        ...
+
     def chunks(self) -> AsyncIterator[bytes]: ...
 
     async def aclose(self) -> None: ...
@@ -52,62 +50,6 @@ class Upstream(Protocol):
     async def aclose(self) -> None: ...
 
 
-class _AiohttpResponse:
-    __slots__ = ("_response", "headers", "status")
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers = response.raw_headers
-
-    def chunks(self) -> AsyncIterator[bytes]:
-        # Whatever has arrived, as it arrives: no re-chunking, no waiting for a full buffer.
-        return self._response.content.iter_any().__aiter__()
-
-    async def aclose(self) -> None:
-        # release() keeps a fully read connection in the pool and drops a half-read one.
-        self._response.release()
-
-
-class AiohttpUpstream:
-    """One pooled aiohttp ClientSession, configured for proxying."""
-
-    def __init__(self, pool_size: int, keepalive_s: float) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=pool_size, limit_per_host=0, keepalive_timeout=keepalive_s
-            ),
-            # A proxy must not carry one client's cookies to the next, nor add or decode
-            # content encodings the client did not ask for.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-            auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
-        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
-
-    async def send(
-        self, method: str, url: str, headers: RawHeaders, body: Body, timeouts: Timeouts
-    ) -> UpstreamResponse:
-        timeout = self._timeouts.get(timeouts)
-        if timeout is None:
-            timeout = self._timeouts[timeouts] = aiohttp.ClientTimeout(
-                total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
-            )
-        response = await self._session.request(
-            method,
-            URL(url, encoded=True),  # the client's path and query, as sent: not re-quoted
-            headers=CIMultiDict([(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]),
-            data=body or None,
-            allow_redirects=False,
-            timeout=timeout,
-        )
-        return _AiohttpResponse(response)
-
-    async def aclose(self) -> None:
-        await self._session.close()
-
-
 class _HttpxResponse:
     __slots__ = ("_response", "headers", "status")
 
@@ -115,6 +57,9 @@ class _HttpxResponse:
         self._response = response
         self.status = response.status_code
         self.headers = response.headers.raw
+
+    def complete_body(self) -> None:
+        return None  # httpx transports stream; nothing is known to be complete up front
 
     def chunks(self) -> AsyncIterator[bytes]:
         # The transport's raw stream: aiter_raw() refuses responses built already read.
