@@ -1,11 +1,14 @@
-"""Prometheus metrics per backend and route group (one registry per app, children cached)."""
+"""Prometheus metrics per backend and route group (one registry per app)."""
 
 from __future__ import annotations
 
-from typing import Any
+import bisect
+from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 API_GROUPS = frozenset({"embeddings", "rag", "analysis", "complexity", "transcription"})
 _HEALTH_PATHS = frozenset({"/health", "/ready", "/live"})
@@ -28,24 +31,59 @@ def route_group(path: str) -> str:
     return "other"
 
 
+class _RequestStats:
+    """Request counts and the latency histogram as plain numbers, turned into metrics on scrape.
+
+    ``observe`` runs once per request, so it stays a few dict operations: prometheus_client's
+    own Counter and Histogram take a lock per update (the gateway serves on one event loop
+    thread, where both observing and scraping happen).
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str, str], int] = {}
+        # per (backend, group): one count per bucket (+Inf last), then the sum of seconds
+        self.latency: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, backend: str, group: str, method: str, status: int, seconds: float) -> None:
+        key = (backend, group, method if method in _METHODS else "OTHER", str(status))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        histogram = self.latency.get((backend, group))
+        if histogram is None:
+            histogram = self.latency[(backend, group)] = [0.0] * (len(_BUCKETS) + 2)
+        histogram[bisect.bisect_left(_BUCKETS, seconds)] += 1
+        histogram[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "gateway_requests",
+            "Requests answered by the gateway.",
+            labels=["backend", "route_group", "method", "status"],
+        )
+        for key, count in self.counts.items():
+            requests.add_metric(list(key), count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "gateway_request_duration_seconds",
+            "Time from request start to the last response byte.",
+            labels=["backend", "route_group"],
+        )
+        bounds = [*(floatToGoString(b) for b in _BUCKETS), "+Inf"]
+        for key, histogram in self.latency.items():
+            cumulative, running = [], 0.0
+            for bound, count in zip(bounds, histogram[:-1], strict=True):
+                running += count
+                cumulative.append((bound, running))
+            latency.add_metric(list(key), cumulative, sum_value=histogram[-1])
+        yield latency
+
+
 class GatewayMetrics:
     """Requests, latency and upstream errors, labelled by backend and route group."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "gateway_requests_total",
-            "Requests answered by the gateway.",
-            ["backend", "route_group", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "gateway_request_duration_seconds",
-            "Time from request start to the last response byte.",
-            ["backend", "route_group"],
-            buckets=_BUCKETS,
-            registry=self.registry,
-        )
+        self._requests = _RequestStats()
+        self.registry.register(self._requests)
         self.upstream_errors = Counter(
             "gateway_upstream_errors_total",
             "Failed attempts to reach a backend (connect, timeout, protocol, status_502/503).",
@@ -57,21 +95,10 @@ class GatewayMetrics:
             "Requests let through because the rate-limit store was unreachable.",
             registry=self.registry,
         )
-        # labels() hashes and locks on every call: keep the children we already made.
-        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, backend: str, group: str, method: str, status: int, seconds: float) -> None:
         """Count one request and record its latency."""
-        key = (backend, group, method if method in _METHODS else "OTHER", status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(*key[:3], str(status)),
-                self.latency.labels(backend, group),
-            )
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._requests.observe(backend, group, method, status, seconds)
 
     def upstream_error(self, backend: str, group: str, kind: str) -> None:
         self.upstream_errors.labels(backend, group, kind).inc()
