@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.utils import floatToGoString
 
 API_GROUPS = frozenset({"embeddings", "rag", "analysis", "complexity", "transcription"})
 _HEALTH_PATHS = frozenset({"/health", "/ready", "/live"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Gateway overhead is sub-millisecond; model calls take seconds (transcription: minutes).
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# "0.001", ..., "1.0", ..., "+Inf": the le labels prometheus_client itself would write.
+_BUCKET_LABELS = (*(repr(float(b)) for b in _BUCKETS), "+Inf")
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "route_group"]
 
@@ -59,21 +60,21 @@ class _RequestStats:
             "Requests answered by the gateway.",
             labels=["backend", "route_group", "method", "status"],
         )
-        for key, count in self.counts.items():
-            requests.add_metric(list(key), count)
+        for labels, total in self.counts.items():
+            requests.add_metric(list(labels), total)
         yield requests
         latency = HistogramMetricFamily(
             "gateway_request_duration_seconds",
             "Time from request start to the last response byte.",
             labels=["backend", "route_group"],
         )
-        bounds = [*(floatToGoString(b) for b in _BUCKETS), "+Inf"]
-        for key, histogram in self.latency.items():
-            cumulative, running = [], 0.0
-            for bound, count in zip(bounds, histogram[:-1], strict=True):
+        for (backend, group), histogram in self.latency.items():
+            cumulative: list[tuple[str, float]] = []
+            running = 0.0
+            for bound, count in zip(_BUCKET_LABELS, histogram[:-1], strict=True):
                 running += count
                 cumulative.append((bound, running))
-            latency.add_metric(list(key), cumulative, sum_value=histogram[-1])
+            latency.add_metric([backend, group], cumulative, sum_value=histogram[-1])
         yield latency
 
 
