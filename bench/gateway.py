@@ -1,10 +1,11 @@
 """Gateway overhead: wrk against the backend directly and through the gateway, in one run.
 
 Run: ``uv run python -m bench.gateway [--duration 5] [--connections 1,64,256]
-[--backend auto|fastapi|tiny]``. Starts the backend (the FastAPI service with embedded
-Postgres + Redis, or a trivial ASGI upstream when that cannot start) and the gateway as
-separate processes, verifies both answer alike, then measures each point direct and through
-the gateway back to back. Prints a table; writes bench/reports/gateway-<time>.{md,json}.
+[--backend auto|fastapi|tiny] [--no-reference]``. Starts the backend (the FastAPI service
+with embedded Postgres + Redis, or a trivial ASGI upstream when that cannot start) and the
+gateway as separate processes, verifies both answer alike, then measures each point direct
+and through the gateway back to back, and through nginx as a reference proxy when nginx is
+installed. Prints a table; writes bench/reports/gateway-<time>.{md,json}.
 Asserts nothing: a benchmark reports, it does not pass or fail.
 """
 
@@ -27,6 +28,7 @@ import httpx
 import psutil
 
 from bench.gateway_report import markdown_report
+from bench.reference_proxy import nginx_proxy
 from bench.wrk import WrkOptions, WrkResult
 from bench.wrk import run as run_wrk
 from devinfra.processes import RunningService, running_service
@@ -53,6 +55,7 @@ class Point:
     p99_ms: float
     errors: int
     non2xx: int
+    # CPU of the proxy in front (the gateway, or nginx for the reference target)
     gateway_cpu_us_per_request: float | None = None
     backend_cpu_us_per_request: float | None = None
 
@@ -135,6 +138,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--connections", default="1,64,256")
     parser.add_argument("--backend", choices=["auto", "fastapi", "tiny"], default="auto")
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip nginx as the reference proxy"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk, or `make setup`)")
@@ -152,10 +158,19 @@ def main() -> None:
         gateway = stack.enter_context(running_service("gateway", env, tmp, ready_timeout_s=60))
         verify(upstream.base_url, gateway.base_url, backend)
         print(f"backend {backend} at {upstream.base_url}; gateway at {gateway.base_url}")
+        targets = [("direct", upstream.base_url, None), ("gateway", gateway.base_url, gateway)]
+        nginx = None
+        if not args.no_reference:
+            nginx = stack.enter_context(nginx_proxy(upstream.base_url, tmp))
+        if nginx is not None:
+            targets.append(("nginx", nginx.base_url, nginx))
+            print(f"reference proxy: nginx at {nginx.base_url}")
+        elif not args.no_reference:
+            print("note: nginx is not installed; no reference proxy (apt-get install nginx-light)")
         for method, path, _ in ENDPOINTS:
             for c in connections:
-                for target, base in (("direct", upstream.base_url), ("gateway", gateway.base_url)):
-                    pid = gateway.process.pid if target == "gateway" else None
+                for target, base, proxy in targets:
+                    pid = proxy.process.pid if proxy is not None else None
                     point = measure(target, base, method, path, c, args, pid, upstream.process.pid)
                     points.append(point)
                     print(
@@ -171,6 +186,7 @@ def main() -> None:
         f"Python {platform.python_version()}",
         "load_average_at_end": os.getloadavg(),
         "endpoints": {path: note for _, path, note in ENDPOINTS},
+        "reference": "nginx" if any(p.target == "nginx" for p in points) else None,
     }
     REPORTS.mkdir(exist_ok=True)
     stem = REPORTS / f"gateway-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"

@@ -8,16 +8,43 @@ THROUGHPUT_TARGET = 0.80  # gateway/direct at 64 and 256 connections
 ADDED_P50_TARGET_MS = 0.3  # at concurrency 1
 
 
-def pairs(points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(direct, gateway) for each (method, path, connections), in run order."""
+def pairs(
+    points: list[dict[str, Any]], proxy: str = "gateway"
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(direct, through ``proxy``) for each (method, path, connections), in run order."""
     direct = {
         (p["method"], p["path"], p["connections"]): p for p in points if p["target"] == "direct"
     }
     return [
         (direct[(p["method"], p["path"], p["connections"])], p)
         for p in points
-        if p["target"] == "gateway" and (p["method"], p["path"], p["connections"]) in direct
+        if p["target"] == proxy and (p["method"], p["path"], p["connections"]) in direct
     ]
+
+
+def _reference_lines(points: list[dict[str, Any]]) -> list[str]:
+    """nginx on the same points: what the hop itself costs on this machine."""
+    gateway = {(g["method"], g["path"], g["connections"]): g for _, g in pairs(points)}
+    lines = [
+        "",
+        "## Reference: nginx (1 worker, keep-alive upstream) on the same points",
+        "",
+        "| endpoint | conns | nginx req/s | ratio to direct | added p50 ms "
+        "| gateway added p50 minus nginx's, ms | nginx CPU us/req |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for d, n in pairs(points, "nginx"):
+        if n["path"] == "/health":
+            continue  # the gateway answers /health itself: no proxy to compare
+        g = gateway.get((n["method"], n["path"], n["connections"]))
+        ours = f"{(g['p50_ms'] - d['p50_ms']) - (n['p50_ms'] - d['p50_ms']):+.3f}" if g else "-"
+        lines.append(
+            f"| {n['method']} {n['path']} | {n['connections']} | {n['rps']:.0f} "
+            f"| {n['rps'] / d['rps'] if d['rps'] else 0.0:.0%} "
+            f"| {n['p50_ms'] - d['p50_ms']:+.3f} | {ours} "
+            f"| {n['gateway_cpu_us_per_request']:.0f} |"
+        )
+    return lines
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -54,6 +81,8 @@ def markdown_report(report: dict[str, Any]) -> str:
             f"| {d['backend_cpu_us_per_request']:.0f}; {g['backend_cpu_us_per_request']:.0f} + "
             f"{g['gateway_cpu_us_per_request']:.0f} | {errors} |"
         )
+    if any(p["target"] == "nginx" for p in report["points"]):
+        lines += _reference_lines(report["points"])
     lines += ["", "Notes:"]
     lines += [f"- `{path}`: {note}" for path, note in meta["endpoints"].items()]
     lines.append(
