@@ -95,25 +95,23 @@ async def keep_alive_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         await writer.drain()
 
 
-async def test_keep_alive_reuses_one_connection() -> None:
-    async with scripted(keep_alive_ok) as server:
+async def close_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_head(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
+    await writer.drain()
+
+
+@pytest.mark.parametrize(
+    ("handler", "connections"),
+    [(keep_alive_ok, 1), (close_each, 4)],
+    ids=["keep-alive reuses one connection", "connection-close answers are not reused"],
+)
+async def test_connection_reuse(handler: Handler, connections: int) -> None:
+    async with scripted(handler) as server:
         pool = Http1Upstream(pool_size=4, keepalive_s=4)
-        assert [await get(pool, server.url) for _ in range(5)] == [b"ok"] * 5
+        assert [await get(pool, server.url) for _ in range(4)] == [b"ok"] * 4
         await pool.aclose()
-    assert server.connections == 1
-
-
-async def test_connection_close_answer_is_not_reused() -> None:
-    async def close_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
-        await writer.drain()
-
-    async with scripted(close_each) as server:
-        pool = Http1Upstream(pool_size=4, keepalive_s=4)
-        assert [await get(pool, server.url) for _ in range(3)] == [b"ok"] * 3
-        await pool.aclose()
-    assert server.connections == 3
+    assert server.connections == connections
 
 
 async def test_request_line_host_and_length_are_written() -> None:
