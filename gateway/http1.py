@@ -65,6 +65,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self.closed = False
+        self.paused = False
         self.idle_since = 0.0
         self.start(b"GET")
         self.active = False
@@ -86,6 +87,8 @@ class _Connection(asyncio.Protocol):
         self.small = False
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
+        # a response left unread (the client went away) must not leave the socket paused
+        self._resume()
         self.error: BaseException | None = None
 
     # asyncio.Protocol
@@ -103,7 +106,8 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(BackendClosed(f"malformed response from the backend: {exc}"))
             return
-        if self.buffered > _HIGH_WATER and self._transport is not None:
+        if self.buffered > _HIGH_WATER and not self.paused and self._transport is not None:
+            self.paused = True
             self._transport.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -201,9 +205,13 @@ class _Connection(asyncio.Protocol):
         data = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks.popleft()
         self.chunks.clear()
         self.buffered = 0
-        if self._transport is not None and not self.closed:
-            self._transport.resume_reading()
+        self._resume()
         return data
+
+    def _resume(self) -> None:
+        if self.paused and self._transport is not None and not self.closed:
+            self.paused = False
+            self._transport.resume_reading()
 
     def reusable(self) -> bool:
         return (

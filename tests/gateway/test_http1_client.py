@@ -305,3 +305,34 @@ async def test_pool_limit_queues_requests() -> None:
     assert answers == [b"ok"] * 8
     assert peak == 2
     assert server.connections == 2
+
+
+async def test_unread_large_answer_leaves_a_working_connection() -> None:
+    """A client gone mid-download must not leave the pooled socket paused for the next one."""
+    # Over the read-pausing mark (256 KiB), yet whole after two socket reads: the answer is
+    # complete (so the connection is pooled) while reading is paused.
+    big = b"z" * (300 * 1024)
+
+    async def by_path(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            request = await read_head(reader)
+            if request[""].startswith("GET /big"):
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(big) + big)
+            else:
+                writer.write(OK)
+            await writer.drain()
+
+    async with scripted(by_path) as server:
+        pool = Http1Upstream(pool_size=4, keepalive_s=4)
+        response = await pool.send("GET", server.url + "/big", [], b"", TIMEOUTS)
+        for _ in range(100):  # let all of it arrive, unread
+            await asyncio.sleep(0.01)
+            if response._connection.complete:
+                break
+        assert response._connection.complete
+        assert response._connection.paused
+        await response.aclose()
+        answer = await pool.send("GET", server.url + "/", [], b"", Timeouts(connect=2, read=0.5))
+        assert await body_of(answer) == b"ok"
+        await pool.aclose()
+    assert server.connections == 1
