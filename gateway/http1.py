@@ -117,16 +117,18 @@ class _Connection(asyncio.Protocol):
             self._wake()
         elif not self.complete:
             self._fail(BackendClosed("the backend closed the connection"))
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        self._release_writer()
 
     def pause_writing(self) -> None:
         self._writable = self._loop.create_future()
 
     def resume_writing(self) -> None:
+        self._release_writer()
+        self._writable = None
+
+    def _release_writer(self) -> None:
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
-        self._writable = None
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -150,6 +152,9 @@ class _Connection(asyncio.Protocol):
             self.complete = True
         if not self.small or self.complete:
             self._wake()
+        # An answer before the upload is done (413, 401...): a backend that stopped reading
+        # must not keep the uploader waiting for buffer space until the read timeout.
+        self._release_writer()
 
     def on_body(self, body: bytes) -> None:
         if not self.complete:

@@ -336,3 +336,28 @@ async def test_unread_large_answer_leaves_a_working_connection() -> None:
         assert await body_of(answer) == b"ok"
         await pool.aclose()
     assert server.connections == 1
+
+
+async def test_early_answer_while_the_backend_stops_reading() -> None:
+    """The upload is stuck on a full socket buffer; the answer must still get through."""
+
+    async def answer_and_stop_reading(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)  # never reads the body
+
+    async def flood() -> AsyncIterator[bytes]:
+        for _ in range(2000):  # 128 MiB, far past any socket buffer; no pause between parts
+            yield b"x" * 65536
+
+    async with scripted(answer_and_stop_reading) as server:
+        pool = Http1Upstream(pool_size=4, keepalive_s=4)
+        headers = [(b"content-length", str(2000 * 65536).encode())]
+        quick = Timeouts(connect=2, read=2)
+        response = await pool.send("POST", server.url + "/", headers, flood(), quick)
+        assert response.status == 413
+        await response.aclose()
+        await pool.aclose()
