@@ -117,3 +117,20 @@ def test_streamed_body_over_limit_is_413(fast: ThreadServer) -> None:
         )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_backend_refusing_an_upload_early_answers_at_once(
+    gateway: RunningGateway, fast: ThreadServer
+) -> None:
+    """The backend's own 413 comes back while the upload is still going, not a late 504."""
+    total = 24 * 1024 * 1024
+    started = time.monotonic()
+    response = gateway.client.post(
+        "/api/v1/transcription/transcribe?reject_over=1024",
+        content=iter([b"a" * CHUNK] * (total // CHUNK)),
+        headers={"Content-Length": str(total), "Content-Type": "audio/wav"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert response.headers["x-ml-backend"] == "fast"
+    assert time.monotonic() - started < 30

@@ -1,6 +1,7 @@
 """Small real upstreams for the gateway tests: an ASGI app served by uvicorn on a free port.
 
-Query parameters steer it: ``sleep=S`` waits before answering, ``status=N`` (or
+Query parameters steer it: ``sleep=S`` waits before answering, ``reject_over=N`` answers
+413 without reading a body whose declared length is over N (as the backends do), ``status=N`` (or
 ``status_<name>=N`` for one upstream only) answers N, ``stream_mb=N`` streams N MiB
 (``abort_after_mb=M``: dies after M of them), otherwise it echoes what it received
 (headers, body size and sha256). ``python -m tests.gateway.upstreams NAME`` serves it as a
@@ -56,6 +57,10 @@ class EchoUpstream:
         state.requests += 1
         state.last_headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        declared = int(state.last_headers.get("content-length", "0"))
+        if "reject_over" in query and declared > int(query["reject_over"]):
+            await _json(send, 413, {"error": {"code": "payload_too_large"}})
+            return
         digest, size = hashlib.sha256(), 0
         while True:
             message = await receive()
