@@ -25,10 +25,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from gateway.upstream import Body, RawHeaders, Timeouts
+from gateway.upstream import IDEMPOTENT, Body, RawHeaders, Timeouts
 
-# Methods that may be sent again on a fresh connection when a pooled one turns out closed.
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _BODYLESS = frozenset({b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"})
 Origin = tuple[str, str, int]  # scheme, host, port
 # Responses up to this size (by Content-Length) are handed on whole, not head first.
@@ -350,7 +348,7 @@ class Http1Upstream:
                     connection.close()
                     # A pooled connection the backend had just closed: nothing was answered,
                     # so an idempotent request goes once more on a fresh connection.
-                    if reused and not connection.received_any and verb in IDEMPOTENT:
+                    if reused and not connection.received_any and method in IDEMPOTENT:
                         connection, reused = None, False
                         continue
                     raise

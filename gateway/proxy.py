@@ -13,11 +13,9 @@ from gateway.headers import Incoming, response_headers
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Backend, BackendRegistry
 from gateway.settings import GatewaySettings
-from gateway.upstream import Timeouts, Upstream, UpstreamResponse
+from gateway.upstream import IDEMPOTENT, Timeouts, Upstream, UpstreamResponse
 
 log = logging.getLogger("gateway.proxy")
-# RFC 9110 idempotent methods: safe to repeat on the fallback after a 502/503.
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503})
 
 

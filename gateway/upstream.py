@@ -16,6 +16,9 @@ import httpx
 
 RawHeaders = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterable[bytes]
+# RFC 9110 idempotent methods: safe to send again (fallback after 502/503, a fresh
+# connection after a pooled one turned out closed).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 @dataclass(frozen=True)
