@@ -30,8 +30,6 @@ class _StreamedBody:
         self._first = first
         self._receive = receive
         self._limit = limit
-        self.too_large = False
-        self.disconnected = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = len(self._first)
@@ -40,12 +38,10 @@ class _StreamedBody:
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
-                self.disconnected = True
                 raise ClientDisconnected
             chunk: bytes = message.get("body", b"")
             seen += len(chunk)
             if seen > self._limit:
-                self.too_large = True
                 raise GatewayError(413, "request body too large")
             if chunk:
                 yield chunk
@@ -115,13 +111,8 @@ class Forwarder:
                     method, self._url(backend, scope), incoming.headers, body, timeouts
                 )
             except (GatewayError, ClientDisconnected):
-                raise
+                raise  # raised by the request body (413, client gone); upstreams pass them on
             except Exception as exc:
-                # A transport may wrap what the body iterator raised: the flags say what it was.
-                if isinstance(body, _StreamedBody) and body.too_large:
-                    raise GatewayError(413, "request body too large") from exc
-                if isinstance(body, _StreamedBody) and body.disconnected:
-                    raise ClientDisconnected from exc
                 failure = classify(exc, backend.name)
                 if failure is None:  # a bug or an unforeseen client error: still the one shape
                     log.exception("request to backend %r failed", backend.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 from collections.abc import Iterator
 
@@ -134,3 +135,26 @@ def test_backend_refusing_an_upload_early_answers_at_once(
     assert response.json()["error"]["code"] == "payload_too_large"
     assert response.headers["x-ml-backend"] == "fast"
     assert time.monotonic() - started < 30
+
+
+def test_client_gone_mid_upload_frees_the_backend_connection(fast: ThreadServer) -> None:
+    """The half-sent upload is dropped (499 in the metrics) and the pool slot comes back."""
+    settings = make_settings({"fast": fast.url}, "fast", pool_size=1)
+    with run_gateway(settings) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(
+                b"POST /api/v1/transcription/transcribe HTTP/1.1\r\nhost: gw\r\n"
+                b"content-type: audio/wav\r\ncontent-length: 10000000\r\n\r\n" + b"a" * CHUNK
+            )
+            deadline = time.monotonic() + 10
+            while fast.app.state.received_bytes == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        deadline = time.monotonic() + 10
+        metrics = ""
+        while 'status="499"' not in metrics and time.monotonic() < deadline:
+            time.sleep(0.05)
+            metrics = running.client.get("/metrics").text
+        assert 'method="POST",route_group="transcription",status="499"' in metrics
+        # with one pooled connection, this only passes if the dropped upload released it
+        assert running.client.get("/api/v1/rag/stats", timeout=5).status_code == 200
