@@ -186,7 +186,6 @@ def main() -> None:
         f"Python {platform.python_version()}",
         "load_average_at_end": os.getloadavg(),
         "endpoints": {path: note for _, path, note in ENDPOINTS},
-        "reference": "nginx" if any(p.target == "nginx" for p in points) else None,
     }
     REPORTS.mkdir(exist_ok=True)
     stem = REPORTS / f"gateway-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
