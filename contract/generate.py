@@ -142,7 +142,7 @@ def _error(op: Operation, status: int) -> dict[str, Any]:
 def _operation(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "operationId": op.operation_id,
-        "tags": [op.tag],
+        "tags": [op.group],
         "summary": op.summary,
         "description": _first_line(op.request_model, op.summary) if op.request_model else "",
         "responses": {"200": _success(op, refs)},

@@ -9,8 +9,8 @@ from typing import Any, Literal, NamedTuple
 import httpx
 from starlette.types import Send
 
-from backends.core.api.error_body import error_body
 from gateway.http1 import ConnectFailed, ConnectTimeout
+from shared_schemas.errors import error_payload
 
 JSON_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"content-type", b"application/json"),)
 
@@ -65,7 +65,9 @@ async def send_error(
     details: list[dict[str, Any]] | None = None,
 ) -> None:
     """Answer ``{"error": {"code", "message", "details"}, "request_id"}`` with ``status``."""
-    await send_json(send, status, error_body(status, message, request_id, details=details), headers)
+    await send_json(
+        send, status, error_payload(status, message, request_id, details=details), headers
+    )
 
 
 def classify(exc: BaseException, backend: str) -> UpstreamFailure | None:

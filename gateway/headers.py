@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.types import Scope
+
+from shared_schemas import request_meta
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -27,7 +28,6 @@ HOP_BY_HOP = frozenset(
 )
 # Set by the gateway itself (or by its server) on every response it sends.
 _RESPONSE_OWNED = HOP_BY_HOP | {b"x-request-id", b"x-ml-backend", b"server", b"date"}
-_MAX_REQUEST_ID = 128
 
 
 @dataclass(slots=True)
@@ -39,10 +39,6 @@ class Incoming:
     content_length: int | None
     credential: str | None
     client_ip: str
-
-
-def _valid_request_id(value: bytes) -> bool:
-    return 0 < len(value) <= _MAX_REQUEST_ID and all(0x21 <= c <= 0x7E for c in value)
 
 
 def read_request(scope: Scope, strip_credentials: bool) -> Incoming:
@@ -59,7 +55,7 @@ def read_request(scope: Scope, strip_credentials: bool) -> Incoming:
         if name == b"host":
             host = value
         elif name == b"x-request-id":
-            if _valid_request_id(value):
+            if request_meta.valid_request_id(value):
                 request_id = value
         elif name == b"x-forwarded-for":
             forwarded_for = value
@@ -89,7 +85,7 @@ def read_request(scope: Scope, strip_credentials: bool) -> Incoming:
     forward.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
     if host:
         forward.append((b"x-forwarded-host", host))
-    rid = request_id.decode("ascii") if request_id else os.urandom(16).hex()
+    rid = request_id.decode("ascii") if request_id else request_meta.new_request_id()
     forward.append((b"x-request-id", rid.encode("ascii")))
     return Incoming(
         request_id=rid,

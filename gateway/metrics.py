@@ -9,8 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-API_GROUPS = frozenset({"embeddings", "rag", "analysis", "complexity", "transcription"})
-_HEALTH_PATHS = frozenset({"/health", "/ready", "/live"})
+from shared_schemas.operations import OPERATIONS, group_of_path
+from shared_schemas.request_meta import DOCS_PATHS
+
+_HEALTH_PATHS = frozenset(op.path for op in OPERATIONS if op.group == "health")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Gateway overhead is sub-millisecond; model calls take seconds (transcription: minutes).
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -22,12 +24,12 @@ __all__ = ["CONTENT_TYPE", "GatewayMetrics", "route_group"]
 
 def route_group(path: str) -> str:
     """The API group of a path (``/api/v1/rag/search`` -> ``rag``); labels stay bounded."""
-    if path.startswith("/api/v1/"):
-        group = path[8:].split("/", 1)[0]
-        return group if group in API_GROUPS else "other"
+    group = group_of_path(path)
+    if group is not None:
+        return group
     if path in _HEALTH_PATHS:
         return "health"
-    if path == "/openapi.json" or path.startswith(("/docs", "/redoc")):
+    if path in DOCS_PATHS or path.startswith(("/docs", "/redoc")):
         return "docs"
     return "other"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
@@ -42,7 +42,33 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
 CODE_BY_STATUS: dict[int, ErrorCode] = {status: code for code, status in STATUS_BY_CODE.items()}
 
 MAX_ERROR_DETAILS = 1000
-"""Error handlers must truncate longer detail lists (a 100-item batch can fail per item)."""
+"""The contract's bound on ``error.details`` (a 100-item batch can fail per item)."""
+
+
+def code_for_status(status: int) -> ErrorCode:
+    """The contract's code for an HTTP status; a status without one of its own (403, 408,
+    431, ...) gets the generic code of its class: bad_request or internal_error."""
+    return CODE_BY_STATUS.get(status, "bad_request" if status < 500 else "internal_error")
+
+
+def error_payload(
+    status: int,
+    message: str,
+    request_id: str,
+    *,
+    code: ErrorCode | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The body of every non-2xx answer; the one place details are truncated."""
+    return {
+        "error": {
+            "code": code or code_for_status(status),
+            "message": message,
+            "details": (details or [])[:MAX_ERROR_DETAILS],
+        },
+        "request_id": request_id,
+    }
+
 
 _VALIDATION_EXAMPLE: JsonDict = {
     "error": {
@@ -66,11 +92,6 @@ _NOT_FOUND_EXAMPLE: JsonDict = {
     },
     "request_id": "5f1e2d3c4b5a69788796a5b4c3d2e1f0",
 }
-
-
-def status_for(code: ErrorCode) -> int:
-    """HTTP status that goes with an error code."""
-    return STATUS_BY_CODE[code]
 
 
 class ErrorDetail(ResponseModel):

@@ -22,6 +22,7 @@ from shared_schemas import transcription as tr
 from shared_schemas import transcription_tools as tt
 
 Method = Literal["GET", "POST", "DELETE"]
+Group = Literal["health", "embeddings", "rag", "analysis", "complexity", "transcription"]
 RequestContentType = Literal["application/json", "multipart/form-data"]
 
 JSON: RequestContentType = "application/json"
@@ -30,12 +31,12 @@ MULTIPART: RequestContentType = "multipart/form-data"
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One HTTP operation of the API."""
+    """One HTTP operation of the API, and every fact about it the layers below act on."""
 
     method: Method
     path: str
     operation_id: str
-    tag: str
+    group: Group  # the spec's tag, the usage category and the gateway's route group
     summary: str
     response_model: type[BaseModel] | None
     request_model: type[BaseModel] | None = None
@@ -45,6 +46,14 @@ class Operation:
     # Non-JSON 200 content types (text/vtt, audio/mpeg, ...).
     extra_response_content_types: tuple[str, ...] = ()
     error_statuses: tuple[int, ...] = ()
+    # A success depends only on the body and the model that answers: served from the
+    # shared response cache when that model is deterministic (local).
+    cacheable: bool = False
+    # Formats constants or does microseconds of arithmetic: an async backend runs it on
+    # its event loop, where a worker-thread hop would cost more than the work.
+    inline: bool = False
+    # Answered by the backend's own dependency checks (its pools), not by an API handler.
+    readiness: bool = False
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -84,7 +93,7 @@ def errors(
 def _post(
     path: str,
     operation_id: str,
-    tag: str,
+    group: Group,
     summary: str,
     request: type[BaseModel],
     response: type[BaseModel] | None,
@@ -94,12 +103,14 @@ def _post(
     provider: bool = True,
     alternatives: tuple[type[BaseModel], ...] = (),
     extra_types: tuple[str, ...] = (),
+    cacheable: bool = False,
+    inline: bool = False,
 ) -> Operation:
     return Operation(
         method="POST",
         path=path,
         operation_id=operation_id,
-        tag=tag,
+        group=group,
         summary=summary,
         response_model=response,
         request_model=request,
@@ -107,13 +118,23 @@ def _post(
         alternative_response_models=alternatives,
         extra_response_content_types=extra_types,
         error_statuses=errors(body=True, collection=collection, provider=provider),
+        cacheable=cacheable,
+        inline=inline,
     )
 
 
 def _get(
-    path: str, operation_id: str, tag: str, summary: str, response: type[BaseModel]
+    path: str,
+    operation_id: str,
+    group: Group,
+    summary: str,
+    response: type[BaseModel],
+    *,
+    inline: bool = False,
 ) -> Operation:
-    return Operation("GET", path, operation_id, tag, summary, response, error_statuses=errors())
+    return Operation(
+        "GET", path, operation_id, group, summary, response, error_statuses=errors(), inline=inline
+    )
 
 
 EMB = "/api/v1/embeddings"
@@ -126,7 +147,8 @@ _AUDIO = tuple(dict.fromkeys(tt.CONVERT_MEDIA_TYPES.values()))
 _VERBOSE = (tr.VerboseTranscriptionResponse,)
 
 OPERATIONS: tuple[Operation, ...] = (
-    _get("/health", "health_status", "health", "Liveness, version and backend", hl.HealthResponse),
+    _get("/health", "health_status", "health", "Liveness, version and backend", hl.HealthResponse,
+         inline=True),
     Operation(
         "GET",
         "/ready",
@@ -135,15 +157,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "Readiness of every dependency (503 when not ready)",
         hl.ReadyResponse,
         error_statuses=(429, 503),
+        readiness=True,
     ),
-    _get("/live", "health_live", "health", "The process is up", hl.LiveResponse),
+    _get("/live", "health_live", "health", "The process is up", hl.LiveResponse, inline=True),
     _post(f"{EMB}/generate", "embeddings_generate", "embeddings", "Embed one text",
-          em.EmbeddingRequest, em.EmbeddingResponse),
+          em.EmbeddingRequest, em.EmbeddingResponse, cacheable=True),
     _post(f"{EMB}/batch", "embeddings_batch", "embeddings", "Embed up to 100 texts",
-          em.BatchEmbeddingRequest, em.BatchEmbeddingResponse),
+          em.BatchEmbeddingRequest, em.BatchEmbeddingResponse, cacheable=True),
     _post(f"{EMB}/similarity", "embeddings_similarity", "embeddings",
           "Cosine similarity of a text with one or many texts",
-          em.SimilarityRequest, em.SimilarityResponse),
+          em.SimilarityRequest, em.SimilarityResponse, cacheable=True),
     _get(f"{EMB}/models", "embeddings_models", "embeddings", "Embedding models",
          em.EmbeddingModelsResponse),
     _post(f"{RAG}/index", "rag_index", "rag", "Index (upsert) documents into a collection",
@@ -163,17 +186,19 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", f"{RAG}/stats", "rag_stats", "rag", "Totals over all collections",
               rag_collections.RagStatsResponse, error_statuses=errors(store=True)),
     _post(f"{ANA}/analyze", "analysis_analyze", "analysis",
-          "Sentiment, summary and keywords in one call", an.AnalyzeRequest, an.AnalyzeResponse),
+          "Sentiment, summary and keywords in one call", an.AnalyzeRequest, an.AnalyzeResponse,
+          cacheable=True),
     _post(f"{ANA}/generate", "analysis_generate", "analysis", "Generate text from a prompt",
           gen.GenerateRequest, gen.GenerateResponse),
     _post(f"{ANA}/classify", "analysis_classify", "analysis",
-          "Classify a text into given categories", an.ClassifyRequest, an.ClassifyResponse),
+          "Classify a text into given categories", an.ClassifyRequest, an.ClassifyResponse,
+          cacheable=True),
     _post(f"{ANA}/summarize", "analysis_summarize", "analysis", "Summarise a text",
-          an.SummarizeRequest, an.SummarizeResponse),
+          an.SummarizeRequest, an.SummarizeResponse, cacheable=True),
     _post(f"{ANA}/sentiment", "analysis_sentiment", "analysis", "Sentiment of a text",
-          an.SentimentRequest, an.SentimentResponse),
+          an.SentimentRequest, an.SentimentResponse, cacheable=True),
     _post(f"{ANA}/keywords", "analysis_keywords", "analysis", "Ranked keywords of a text",
-          an.KeywordsRequest, an.KeywordsResponse),
+          an.KeywordsRequest, an.KeywordsResponse, cacheable=True),
     _post(f"{CPX}/pre-estimate", "complexity_pre_estimate", "complexity",
           "Estimate a task's complexity before work starts",
           cx.PreEstimateRequest, cx.PreEstimateResponse, provider=False),
@@ -181,10 +206,10 @@ OPERATIONS: tuple[Operation, ...] = (
           "Actual complexity of a finished task",
           cx.PostAnalyzeRequest, co.PostAnalyzeResponse, provider=False),
     _get(f"{CPX}/scale", "complexity_scale", "complexity", "The complexity scale",
-         co.ScaleResponse),
+         co.ScaleResponse, inline=True),
     _post(f"{CPX}/calculate-adjustment", "complexity_calculate_adjustment", "complexity",
           "Estimate vs actual: accuracy and points adjustment",
-          co.AdjustmentRequest, co.AdjustmentResponse, provider=False),
+          co.AdjustmentRequest, co.AdjustmentResponse, provider=False, inline=True),
     _get(f"{CPX}/health", "complexity_health", "complexity", "Complexity engine health",
          hl.ComponentHealth),
     _post(f"{TRS}/transcribe", "transcription_transcribe", "transcription",
@@ -198,16 +223,16 @@ OPERATIONS: tuple[Operation, ...] = (
           content_type=MULTIPART, provider=False, extra_types=_AUDIO),
     _post(f"{TRS}/estimate-cost", "transcription_estimate_cost", "transcription",
           "Cost and time estimate for an audio length",
-          tt.EstimateCostRequest, tt.EstimateCostResponse, provider=False),
+          tt.EstimateCostRequest, tt.EstimateCostResponse, provider=False, inline=True),
     _get(f"{TRS}/formats", "transcription_formats", "transcription",
-         "Supported formats and limits", tt.FormatsResponse),
+         "Supported formats and limits", tt.FormatsResponse, inline=True),
     _get(f"{TRS}/languages", "transcription_languages", "transcription",
-         "Supported languages", tt.LanguagesResponse),
+         "Supported languages", tt.LanguagesResponse, inline=True),
     _get(f"{TRS}/health", "transcription_health", "transcription",
          "Transcription engine health", hl.ComponentHealth),
 )  # fmt: skip
 
-TAGS: dict[str, str] = {
+TAGS: dict[Group, str] = {
     "health": "Process liveness and readiness.",
     "embeddings": "Text embeddings and similarity.",
     "rag": "Retrieval-augmented generation over vector collections.",
@@ -215,6 +240,20 @@ TAGS: dict[str, str] = {
     "complexity": "Task complexity estimation and calibration.",
     "transcription": "Speech to text and audio conversion.",
 }
+
+
+# The groups under /api/v1/ (health is served at the root).
+API_GROUPS: tuple[Group, ...] = tuple(group for group in TAGS if group != "health")
+
+
+def group_of_path(path: str) -> Group | None:
+    """``/api/v1/rag/search`` -> ``rag`` (any path under a group's prefix), else None."""
+    if path.startswith("/api/v1/"):
+        candidate = path[8:].split("/", 1)[0]
+        for group in API_GROUPS:
+            if group == candidate:
+                return group
+    return None
 
 
 def by_id() -> dict[str, Operation]:

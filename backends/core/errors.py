@@ -9,17 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared_schemas.errors import ErrorCode
+
 
 class MLServiceError(Exception):
     """Base class: carries the HTTP status, the stable error code and optional details."""
 
     status_code: int = 500
-    code: str = "internal_error"
+    code: ErrorCode = "internal_error"
+    # Seconds after which a retry may succeed: sent as Retry-After (429, 503 overload).
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details: list[dict[str, Any]] = details or []
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the error carries."""
+        if self.retry_after_s is None:
+            return {}
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class InvalidInput(MLServiceError):

@@ -24,14 +24,14 @@ def serve_uvicorn(settings: FastAPIServiceSettings) -> None:
     )
 
 
-def serve_granian(settings: FastAPIServiceSettings) -> None:
+def serve_granian(settings: FastAPIServiceSettings, factory: str = APP_FACTORY) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
     # granian imports the factory in its worker process; the settings come from the same
     # environment there, so both servers run the same typed configuration.
     Granian(
-        APP_FACTORY,
+        factory,
         factory=True,
         address=settings.host,
         port=settings.port,

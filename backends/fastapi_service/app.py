@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from backends.core.persistence.records import RequestRecord
 from backends.core.settings import EngineSettings
 from backends.fastapi_service.errors import install_error_handlers
 from backends.fastapi_service.middleware import RequestContextMiddleware
@@ -63,8 +64,10 @@ def create_app(
     return app
 
 
-def _submit_via_state(app: FastAPI) -> Any:
-    def submit(record: Any) -> None:
+def _submit_via_state(app: FastAPI) -> Callable[[RequestRecord], None]:
+    """Hand rows to the lifespan's writer (none yet before start-up, or without a database)."""
+
+    def submit(record: RequestRecord) -> None:
         resources = getattr(app.state, "resources", None)
         if resources is not None and resources.writer is not None:
             resources.writer.submit(record)

@@ -13,8 +13,19 @@ from backends.core.api.body_checks import (
     require_multipart,
     too_large,
 )
+from backends.core.api.flow import FormBody, RequestBody
 from backends.core.api.limits import MAX_FIELD_BYTES, MAX_FIELDS, MAX_FILES
 from backends.core.errors import BadRequest, PayloadTooLarge
+from shared_schemas.operations import JSON, Operation
+
+
+async def read_body(request: Request, operation: Operation, max_bytes: int) -> RequestBody:
+    """What ``RequestFlow.prepare`` validates: raw JSON bytes, the form, or None."""
+    if operation.request_model is None:
+        return None
+    if operation.request_content_type == JSON:
+        return await read_json_body(request, max_bytes)
+    return await read_form(request, max_bytes)
 
 
 async def read_json_body(request: Request, max_bytes: int) -> bytes:
@@ -35,9 +46,7 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_form_fields(
-    request: Request, max_bytes: int
-) -> tuple[dict[str, Any], dict[str, str]]:
+async def read_form(request: Request, max_bytes: int) -> FormBody:
     """Multipart fields (uploaded files become bytes, other parts strings) and file names."""
     require_multipart(request.headers.get("content-type"))
     check_declared_length(request.headers.get("content-length"), max_bytes)
@@ -61,4 +70,4 @@ async def read_form_fields(
                 fields[name] = value
     finally:
         await form.close()
-    return fields, filenames
+    return FormBody(fields, filenames)

@@ -14,7 +14,7 @@ import anyio
 import asyncpg
 import redis.asyncio as aioredis
 
-from backends.core.api.api import Api
+from backends.core.api.flow import RequestFlow
 from backends.core.api.handlers.health import Check, ready_response
 from backends.core.engine import Engine
 from backends.core.settings import EngineSettings
@@ -31,7 +31,7 @@ CHECK_TIMEOUT_S = 3.0
 @dataclass
 class Resources:
     settings: FastAPIServiceSettings
-    api: Api
+    flow: RequestFlow
     engine: Engine
     cache: ResponseCache
     engine_limiter: anyio.CapacityLimiter
@@ -98,7 +98,7 @@ async def open_resources(
         stack.push_async_callback(cache.drain)
         yield Resources(
             settings=settings,
-            api=Api(engine),
+            flow=RequestFlow(engine, cache_enabled=settings.cache_enabled),
             engine=engine,
             cache=cache,
             engine_limiter=anyio.CapacityLimiter(settings.engine_threads),

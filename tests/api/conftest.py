@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.core.api.api import Api
+from backends.core.api.flow import RequestFlow
 from backends.core.engine import Engine
 from tests.core.engine_fixtures import engine_settings, openai_mock  # noqa: F401
 
@@ -35,8 +35,8 @@ def engine(migrated_pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture(scope="package")
-def api(engine: Engine) -> Api:
-    return Api(engine)
+def api(engine: Engine) -> RequestFlow:
+    return RequestFlow(engine, cache_enabled=True)
 
 
 @pytest.fixture(scope="package")

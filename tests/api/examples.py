@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from backends.core.api.dispatch import ApiRequest
+from backends.core.api.api_request import ApiRequest
 from backends.core.api.validation import parse_json_body, validate_form
 from shared_schemas.operations import MULTIPART, Operation, by_id
 

@@ -7,8 +7,9 @@ import pytest
 import respx
 from pydantic import BaseModel
 
-from backends.core.api.api import Api, UnknownOperation
-from backends.core.api.dispatch import ApiRequest
+from backends.core.api.api_request import ApiRequest
+from backends.core.api.cache_identity import CacheIdentities
+from backends.core.api.flow import NotHandled, RequestFlow
 from backends.core.api.handlers.health import Check, ready_response
 from backends.core.api.validation import validate_path
 from backends.core.engine import Engine
@@ -28,12 +29,18 @@ CACHEABLE = {
     "analysis_sentiment",
     "analysis_keywords",
 }
+
+
+def identity_of(flow: RequestFlow, request: ApiRequest) -> str | None:
+    return CacheIdentities(flow.engine.embedding_registry).identity(request)
+
+
 GENERATE = {"prompt": "Write one sentence about search.", "max_tokens": 20}
 
 
-def test_generate_without_an_llm_is_503(api: Api) -> None:
+def test_generate_without_an_llm_is_503(api: RequestFlow) -> None:
     with pytest.raises(ProviderUnavailable) as caught:
-        api.handle(example_request(by_id()["analysis_generate"], b""))
+        api.run(example_request(by_id()["analysis_generate"], b""))
     assert caught.value.status_code == 503 and "LLM" in caught.value.message
 
 
@@ -61,29 +68,31 @@ def test_generate_with_a_hosted_llm(openai_mock: respx.MockRouter, usage: bool) 
         openai_max_retries=0,
         llm_provider="openai",
     )
-    result = Api(Engine(settings, "api-tests")).handle(request_for("analysis_generate", GENERATE))
+    result = RequestFlow(Engine(settings, "api-tests"), cache_enabled=True).run(
+        request_for("analysis_generate", GENERATE)
+    )
     assert isinstance(result, GenerateResponse)
     assert (result.text, result.provider, result.finish_reason) == ("Fast.", "openai", "stop")
     assert result.usage.total_tokens == (15 if usage else 0)
 
 
-def test_unknown_collection_is_not_found(api: Api) -> None:
+def test_unknown_collection_is_not_found(api: RequestFlow) -> None:
     with pytest.raises(NotFound):
-        api.handle(request_for("rag_search", {"query": "anything", "collection": "no-such-coll"}))
+        api.run(request_for("rag_search", {"query": "anything", "collection": "no-such-coll"}))
     missing = ApiRequest(by_id()["rag_delete_collection"], None, {"name": "no-such-coll"})
     with pytest.raises(NotFound):
-        api.handle(missing)
+        api.run(missing)
 
 
-def test_health_ready_is_left_to_the_backend(api: Api) -> None:
-    with pytest.raises(UnknownOperation, match="ready_response"):
-        api.handle(ApiRequest(by_id()["health_ready"]))
+def test_health_ready_is_left_to_the_backend(api: RequestFlow) -> None:
+    with pytest.raises(NotHandled, match="ready_response"):
+        api.run(ApiRequest(by_id()["health_ready"]))
 
 
 def test_cache_identity_names_local_models_only(engine: Engine, speech_wav: bytes) -> None:
-    api = Api(engine)
+    api = RequestFlow(engine, cache_enabled=True)
     identities = {
-        op.operation_id: api.cache_identity(example_request(op, speech_wav)) for op in OPERATIONS
+        op.operation_id: identity_of(api, example_request(op, speech_wav)) for op in OPERATIONS
     }
     named = {op: identity for op, identity in identities.items() if identity is not None}
     assert set(named) == CACHEABLE
@@ -97,12 +106,12 @@ def test_cache_identity_names_local_models_only(engine: Engine, speech_wav: byte
     summary = "extractive-centrality+all-MiniLM-L6-v2"
     assert named["analysis_analyze"] == f"{sentiment},{summary},{keywords.removeprefix('local/')}"
     # stable: a second Api over the same configuration names the same models
-    again = Api(engine)
+    again = RequestFlow(engine, cache_enabled=True)
     for op in OPERATIONS:
-        assert again.cache_identity(example_request(op, speech_wav)) == identities[op.operation_id]
+        assert identity_of(again, example_request(op, speech_wav)) == identities[op.operation_id]
 
 
-def test_cache_identity_of_an_analysis_matches_the_model_it_answers_with(api: Api) -> None:
+def test_cache_identity_of_an_analysis_matches_the_model_it_answers_with(api: RequestFlow) -> None:
     requests = [
         example_request(by_id()[operation_id], b"")
         for operation_id in ("analysis_sentiment", "analysis_classify", "analysis_analyze")
@@ -110,23 +119,23 @@ def test_cache_identity_of_an_analysis_matches_the_model_it_answers_with(api: Ap
     reordered = {"text": "Great speed. Awful setup.", "analyses": ["keywords", "sentiment"]}
     requests.append(request_for("analysis_analyze", reordered))
     for request in requests:
-        answered = api.handle(request)
+        answered = api.run(request)
         assert isinstance(answered, BaseModel)
         body = answered.model_dump()
-        assert api.cache_identity(request) == f"{body['provider']}/{body['model']}"
+        assert identity_of(api, request) == f"{body['provider']}/{body['model']}"
 
 
-def test_hosted_or_unknown_models_are_not_cacheable(api: Api) -> None:
+def test_hosted_or_unknown_models_are_not_cacheable(api: RequestFlow) -> None:
     hosted = {"text": "hello", "model": "text-embedding-3-small"}
-    assert api.cache_identity(request_for("embeddings_generate", hosted)) is None
+    assert identity_of(api, request_for("embeddings_generate", hosted)) is None
     assert (
-        api.cache_identity(request_for("analysis_sentiment", {"text": "hi", "model": "gpt-4o"}))
+        identity_of(api, request_for("analysis_sentiment", {"text": "hi", "model": "gpt-4o"}))
         is None
     )
     summary = {"text": "hello", "model": "extractive-centrality+text-embedding-3-small"}
-    assert api.cache_identity(request_for("analysis_summarize", summary)) is None
+    assert identity_of(api, request_for("analysis_summarize", summary)) is None
     only_sentiment = {"text": "hello", "analyses": ["sentiment"], "model": "text-embedding-3-small"}
-    assert api.cache_identity(request_for("analysis_analyze", only_sentiment)) is not None
+    assert identity_of(api, request_for("analysis_analyze", only_sentiment)) is not None
 
 
 def test_cache_identity_with_a_hosted_default_loads_nothing(speech_wav: bytes) -> None:
@@ -134,13 +143,13 @@ def test_cache_identity_with_a_hosted_default_loads_nothing(speech_wav: bytes) -
         openai_api_key=SECRET_KEY, openai_base_url=BASE_URL, embedding_provider="openai"
     )
     engine = Engine(settings, "api-tests")
-    api = Api(engine)
+    api = RequestFlow(engine, cache_enabled=True)
     embed = request_for("embeddings_generate", {"text": "hello"})
-    assert api.cache_identity(embed) is None
+    assert identity_of(api, embed) is None
     local = request_for("embeddings_generate", {"text": "hello", "model": "all-MiniLM-L6-v2"})
-    assert api.cache_identity(local) == "local/all-MiniLM-L6-v2"
+    assert identity_of(api, local) == "local/all-MiniLM-L6-v2"
     for op in OPERATIONS:
-        api.cache_identity(example_request(op, speech_wav))
+        identity_of(api, example_request(op, speech_wav))
     assert not engine.embedding_registry.local.loaded
 
 

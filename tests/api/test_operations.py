@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from backends.core.api.api import Api
-from backends.core.api.dispatch import ApiResult, RawResult
+from backends.core.api.api_request import ApiResult, RawResult
+from backends.core.api.flow import RequestFlow
 from backends.core.errors import NotFound
 from shared_schemas import rag_collections, rag_search
 from shared_schemas import transcription as tr
@@ -22,10 +22,10 @@ UNDER_TEST = [
 NEEDS_INDEXED_EXAMPLES = {"rag_search", "rag_query", "rag_delete_collection"}
 
 
-def index_examples(api: Api, wav: bytes) -> None:
+def index_examples(api: RequestFlow, wav: bytes) -> None:
     """Index the /index and /index-document examples (both write the example collection)."""
     for operation_id in ("rag_index", "rag_index_document"):
-        api.handle(example_request(by_id()[operation_id], wav))
+        api.run(example_request(by_id()[operation_id], wav))
 
 
 def assert_matches_contract(operation: Operation, result: ApiResult) -> None:
@@ -102,20 +102,20 @@ CHECKS: dict[str, Callable[[ApiResult], None]] = {
 
 @pytest.mark.parametrize("operation", UNDER_TEST, ids=lambda op: op.operation_id)
 def test_example_answers_with_the_contract_model(
-    api: Api, speech_wav: bytes, operation: Operation
+    api: RequestFlow, speech_wav: bytes, operation: Operation
 ) -> None:
     if operation.operation_id in NEEDS_INDEXED_EXAMPLES:
         index_examples(api, speech_wav)
-    result = api.handle(example_request(operation, speech_wav))
+    result = api.run(example_request(operation, speech_wav))
     assert_matches_contract(operation, result)
     check = CHECKS.get(operation.operation_id)
     if check is not None:
         check(result)
 
 
-def test_delete_then_delete_again_is_not_found(api: Api, speech_wav: bytes) -> None:
+def test_delete_then_delete_again_is_not_found(api: RequestFlow, speech_wav: bytes) -> None:
     index_examples(api, speech_wav)
     delete = example_request(by_id()["rag_delete_collection"], speech_wav)
-    api.handle(delete)
+    api.run(delete)
     with pytest.raises(NotFound):
-        api.handle(delete)
+        api.run(delete)

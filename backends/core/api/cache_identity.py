@@ -12,13 +12,15 @@ from collections.abc import Callable
 from backends.core.analysis.keywords import YakeKeywords
 from backends.core.analysis.sentiment import VaderSentiment
 from backends.core.analysis.service import ALL_ANALYSES, CLASSIFY_PREFIX, SUMMARY_PREFIX
-from backends.core.api.dispatch import ApiRequest
+from backends.core.api.api_request import ApiRequest
 from backends.core.embeddings.local import LOCAL_MODEL_ID
 from backends.core.embeddings.registry import EmbeddingRegistry
 from shared_schemas import analysis as an
+from shared_schemas.operations import OPERATIONS
 
 LOCAL = "local"
 ModelRule = Callable[[str | None], str | None]
+IdentityRule = Callable[[ApiRequest], str | None]
 
 
 class CacheIdentities:
@@ -29,26 +31,36 @@ class CacheIdentities:
         # Model names carry the package versions (e.g. "vader-3.3.2"): an upgrade is a new key.
         self._sentiment_model = VaderSentiment().model
         self._keywords_model = YakeKeywords().model
-        # Each of these requests has an optional `model` that picks what answers it.
-        self._by_model: dict[str, ModelRule] = {
-            "embeddings_generate": self._embedding,
-            "embeddings_batch": self._embedding,
-            "embeddings_similarity": self._embedding,
-            "analysis_sentiment": self._sentiment,
-            "analysis_keywords": self._keywords,
-            "analysis_summarize": self._summary,
-            "analysis_classify": self._classify,
+        # One rule per cacheable operation; most read the request's optional `model`.
+        self._rules: dict[str, IdentityRule] = {
+            "embeddings_generate": self._by_model(self._embedding),
+            "embeddings_batch": self._by_model(self._embedding),
+            "embeddings_similarity": self._by_model(self._embedding),
+            "analysis_sentiment": self._by_model(self._sentiment),
+            "analysis_keywords": self._by_model(self._keywords),
+            "analysis_summarize": self._by_model(self._summary),
+            "analysis_classify": self._by_model(self._classify),
+            "analysis_analyze": lambda request: self._analyze(request.body_as(an.AnalyzeRequest)),
         }
+        cacheable = {op.operation_id for op in OPERATIONS if op.cacheable}
+        if cacheable != self._rules.keys():
+            missing, extra = cacheable - set(self._rules), set(self._rules) - cacheable
+            raise RuntimeError(
+                f"cacheable operations without an identity rule: {sorted(missing)}; "
+                f"identity rules of operations that are not cacheable: {sorted(extra)}"
+            )
 
     def identity(self, api_request: ApiRequest) -> str | None:
-        operation_id = api_request.operation.operation_id
-        if operation_id == "analysis_analyze":
-            return self._analyze(api_request.body_as(an.AnalyzeRequest))
-        rule = self._by_model.get(operation_id)
-        if rule is None:
-            return None
-        model = getattr(api_request.body, "model", None)
-        return rule(model if isinstance(model, str) else None)
+        rule = self._rules.get(api_request.operation.operation_id)
+        return rule(api_request) if rule is not None else None
+
+    @staticmethod
+    def _by_model(rule: ModelRule) -> IdentityRule:
+        def identity(api_request: ApiRequest) -> str | None:
+            model = getattr(api_request.body, "model", None)
+            return rule(model if isinstance(model, str) else None)
+
+        return identity
 
     def _local_embedding_model(self, model: str | None, prefix: str = "") -> str | None:
         """The local model id when ``model`` resolves to it, else None (hosted or unknown)."""

@@ -5,4 +5,3 @@ from __future__ import annotations
 MAX_FILES = 4
 MAX_FIELDS = 32
 MAX_FIELD_BYTES = 1024 * 1024  # one non-file multipart part; files are bounded by the body cap
-MAX_ERROR_DETAILS = 1000  # the contract's bound on error.details

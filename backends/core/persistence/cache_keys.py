@@ -1,4 +1,8 @@
-"""Response-cache keys: the same request gets the same key in every backend."""
+"""Response-cache keys: the same request gets the same key in every backend.
+
+Which operations are cached is ``Operation.cacheable``; which model would answer is
+``backends.core.api.cache_identity``.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,6 @@ import hashlib
 import json
 from typing import Any
 
-# Deterministic endpoints whose successful responses depend only on the body and model.
-CACHEABLE_ENDPOINTS = frozenset(
-    {
-        "/api/v1/embeddings/generate",
-        "/api/v1/embeddings/batch",
-        "/api/v1/embeddings/similarity",
-        "/api/v1/analysis/analyze",
-        "/api/v1/analysis/classify",
-        "/api/v1/analysis/summarize",
-        "/api/v1/analysis/sentiment",
-        "/api/v1/analysis/keywords",
-    }
-)
 CACHE_VERSION = "v1"
 
 
@@ -28,9 +19,14 @@ def request_hash(body: Any) -> str:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-def cache_key(endpoint: str, body: Any, model_identity: str) -> str:
-    """Key = endpoint + normalised body + the model that would answer (not the backend)."""
+def cache_key_for_hash(endpoint: str, body_hash: str, model_identity: str) -> str:
+    """Key = endpoint + the body's ``request_hash`` + the model that would answer."""
     digest = hashlib.sha256(
-        f"{CACHE_VERSION}|{endpoint}|{model_identity}|{request_hash(body)}".encode()
+        f"{CACHE_VERSION}|{endpoint}|{model_identity}|{body_hash}".encode()
     ).hexdigest()
     return f"mlcache:{CACHE_VERSION}:{digest}"
+
+
+def cache_key(endpoint: str, body: Any, model_identity: str) -> str:
+    """Key = endpoint + normalised body + the model that would answer (not the backend)."""
+    return cache_key_for_hash(endpoint, request_hash(body), model_identity)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-CATEGORIES = ("embeddings", "rag", "analysis", "complexity", "transcription")
+from shared_schemas.operations import group_of_path
+
+OTHER = "other"
 
 
 def endpoint_category(path: str) -> str:
-    """`/api/v1/<category>/...` -> category; anything else (health, docs) -> other."""
-    parts = path.strip("/").split("/")
-    if len(parts) >= 3 and parts[0] == "api" and parts[1] == "v1" and parts[2] in CATEGORIES:
-        return parts[2]
-    return "other"
+    """`/api/v1/<group>/...` -> the contract group; anything else (health, docs) -> other."""
+    return group_of_path(path) or OTHER

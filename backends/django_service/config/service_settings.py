@@ -5,40 +5,30 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from backends.core.service_settings import BackendServiceSettings
 
 
-class DjangoServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="DJANGO_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+class DjangoServiceSettings(BackendServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DJANGO_")
 
+    service_name: str = "django"
+    port: int = Field(default=8002, validation_alias=AliasChoices("PORT", "DJANGO_PORT"))
+    # Django owns the migrations and needs its database
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/mlapi",
         validation_alias="DATABASE_URL",
     )
-    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     secret_key: SecretStr = SecretStr("dev-only-not-secret")
     debug: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=8002, validation_alias=AliasChoices("PORT", "DJANGO_PORT"))
     workers: int = Field(default=2, ge=1, le=64)
     allowed_hosts: list[str] = ["*"]
-
-    service_name: str = "django"
-    # 35 M base64 chars of audio plus JSON overhead; multipart audio is capped by the engine
-    max_body_bytes: int = Field(default=36 * 1024 * 1024, ge=1024)
     # a sync worker cannot heartbeat while it transcribes; long audio takes minutes of CPU
     worker_timeout_s: int = Field(default=300, ge=5)
     graceful_timeout_s: int = Field(default=20, ge=1)
     db_connect_timeout_s: int = Field(default=5, ge=1)
     redis_timeout_s: float = Field(default=2.0, gt=0)
-    request_logging: bool = True
-    log_flush_interval_s: float = Field(default=0.5, gt=0)
-    log_batch_size: int = Field(default=500, ge=1)
-    cache_enabled: bool = True
-    cache_ttl_s: int = Field(default=86_400, ge=1)
-    require_migrations: bool = True
 
 
 def database_from_url(url: str, connect_timeout_s: int = 5) -> dict[str, object]:

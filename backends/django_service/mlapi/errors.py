@@ -21,10 +21,9 @@ from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions as drf
 from rest_framework.request import Request
 
-from backends.core.api.error_body import error_body
-from backends.core.errors import MLServiceError, RateLimited
+from backends.core.errors import MLServiceError
 from backends.django_service.mlapi.context import context_of, request_id_of
-from shared_schemas.errors import MAX_ERROR_DETAILS
+from shared_schemas.errors import ErrorCode, error_payload
 
 logger = logging.getLogger(__name__)
 _SHAPED = "_mlapi_error_shape"
@@ -37,13 +36,12 @@ def error_response(
     status: int,
     message: str,
     *,
-    code: str | None = None,
+    code: ErrorCode | None = None,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> HttpResponse:
     """A response in the error shape, carrying the request's id (and noted for its log row)."""
-    details = (details or [])[:MAX_ERROR_DETAILS]  # a 100-item batch can fail per item
-    body = error_body(status, message, request_id_of(request), code=code, details=details)
+    body = error_payload(status, message, request_id_of(request), code=code, details=details)
     response = HttpResponse(
         json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         status=status,
@@ -54,7 +52,7 @@ def error_response(
     setattr(response, _SHAPED, True)
     context = context_of(request)
     if context is not None:
-        context.error = message
+        context.notes.error = message
     return response
 
 
@@ -65,10 +63,9 @@ def is_shaped(response: HttpResponseBase) -> bool:
 def response_for_exception(request: HttpRequest | None, exc: BaseException) -> HttpResponse:
     """Map any exception to its status and the error shape; unexpected ones are a logged 500."""
     if isinstance(exc, MLServiceError):
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
         return error_response(
             request, exc.status_code, exc.message, code=exc.code, details=exc.details,
-            headers=headers,
+            headers=exc.headers,
         )  # fmt: skip
     if isinstance(exc, drf.MethodNotAllowed):
         return error_response(request, 405, "Method not allowed")
@@ -87,7 +84,7 @@ def response_for_exception(request: HttpRequest | None, exc: BaseException) -> H
     logger.error("unhandled error on %s", _path(request), exc_info=exc)
     response = error_response(request, 500, "Internal server error")
     if (context := context_of(request)) is not None:
-        context.error = f"internal error: {type(exc).__name__}"
+        context.notes.error = f"internal error: {type(exc).__name__}"
     return response
 
 
@@ -124,7 +121,7 @@ def handler500(request: HttpRequest) -> HttpResponse:
     # Django has logged the traceback already (django.request, level ERROR).
     response = error_response(request, 500, "Internal server error")
     if (context := context_of(request)) is not None:
-        context.error = "internal error"
+        context.notes.error = "internal error"
     return response
 
 

@@ -8,24 +8,18 @@ building it (payload dumps, sanitising) happens in the writer thread.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from pydantic import BaseModel
 
-from backends.core.persistence.records import RequestRecord
+from backends.core.persistence.log_notes import RequestFacts, request_record
 from backends.django_service.mlapi import runtime
-from backends.django_service.mlapi.context import REQUEST_ID_HEADER, RequestContext, attach_context
+from backends.django_service.mlapi.context import RequestContext, attach_context
 from backends.django_service.mlapi.errors import is_shaped, reshape, response_for_exception
-
-UNLOGGED_PATHS = frozenset({"/health", "/live", "/ready", "/openapi.json", "/docs", "/redoc"})
-UNLOGGED_PREFIXES = ("/admin/", "/static/")
-INT4_MAX = 2**31 - 1
+from shared_schemas import request_meta
 
 
 class RequestContextMiddleware:
@@ -42,65 +36,27 @@ class RequestContextMiddleware:
             response = response_for_exception(request, exc)
         if response.status_code >= 400 and not is_shaped(response):
             response = reshape(request, response)
-        response[REQUEST_ID_HEADER] = context.request_id
+        response[request_meta.REQUEST_ID_HEADER] = context.request_id
         if isinstance(response, HttpResponse) and not response.has_header("Content-Length"):
             # else gunicorn sends chunked (Django's CommonMiddleware, which set it, is admin-only)
             response["Content-Length"] = str(len(response.content))
-        if self.logging and not _unlogged(request.path):
+        if self.logging and request_meta.is_logged(request.path):
             closers: list[Callable[[], None]] = response._resource_closers  # type: ignore[attr-defined]
             closers.append(partial(self._submit, request, context, response.status_code))
         return response
 
     def _submit(self, request: HttpRequest, context: RequestContext, status: int) -> None:
+        """Runs when the server closes the response; the row is built in the writer thread."""
         current = runtime.current_runtime()
         if current is None or current.writer is None:
             return
-        headers = request.headers
-        values: dict[str, Any] = {
-            "service_name": self.service_name,
-            "endpoint": (context.endpoint or request.path)[:255],
-            "method": request.method or "",
-            "status_code": status,
-            "duration_ms": (time.perf_counter() - context.started) * 1000,
-            "request_id": context.request_id,
-            "request_payload": context.request_payload,
-            "response_payload": context.response_payload,
-            "error_message": context.error,
-            "user_id": headers.get("X-User-ID"),
-            "organization_id": headers.get("X-Organization-ID"),
-            "credits_charged": _int_or_zero(headers.get("X-Credits-Charged")),
-            "ip_address": _client_ip(request),
-            "user_agent": headers.get("User-Agent"),
-        }
-        current.writer.submit(partial(_build_record, values))
-
-
-def _build_record(values: dict[str, Any]) -> RequestRecord:
-    """Runs in the writer thread: dump the response model, then sanitise (RequestRecord.build)."""
-    response = values.get("response_payload")
-    if isinstance(response, BaseModel):
-        values["response_payload"] = response.model_dump(mode="json")
-    return RequestRecord.build(**values)
-
-
-def _unlogged(path: str) -> bool:
-    return path in UNLOGGED_PATHS or path.startswith(UNLOGGED_PREFIXES)
-
-
-def _int_or_zero(value: str | None) -> int:
-    """A header's count, clamped to the integer column (one huge value must not fail a batch)."""
-    try:
-        return min(max(0, int(value or 0)), INT4_MAX)
-    except ValueError:
-        return 0
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    """The gateway's X-Forwarded-For first hop, else the socket peer; None if not an IP."""
-    candidate = (request.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
-    if not candidate:
-        candidate = str(request.META.get("REMOTE_ADDR") or "")
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return None
+        facts = RequestFacts(
+            method=request.method or "",
+            path=request.path,
+            status=status,
+            duration_ms=(time.perf_counter() - context.started) * 1000,
+            request_id=context.request_id,
+            headers=request.headers,
+            peer=str(request.META.get("REMOTE_ADDR") or "") or None,
+        )
+        current.writer.submit(partial(request_record, self.service_name, context.notes, facts))

@@ -8,9 +8,10 @@ from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Now
 
-ENDPOINT_CATEGORIES = [
-    (c, c) for c in ("embeddings", "rag", "analysis", "complexity", "transcription", "other")
-]
+from backends.core.persistence.categories import OTHER
+from shared_schemas.operations import API_GROUPS
+
+ENDPOINT_CATEGORIES = [(c, c) for c in (*API_GROUPS, OTHER)]
 
 
 class ServiceRequest(models.Model):

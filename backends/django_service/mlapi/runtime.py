@@ -1,4 +1,4 @@
-"""Per-process resources: the engine, the API facade, Redis, the log writer, the cache.
+"""Per-process resources: the engine, the request flow, Redis, the log writer, the cache.
 
 Each gunicorn worker builds its runtime after fork (``post_worker_init``) and closes it on
 exit (``worker_exit``, and ``atexit`` for any other server), so no connection or thread
@@ -18,7 +18,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from backends.core.api.api import Api
+from backends.core.api.flow import RequestFlow
 from backends.core.api.handlers.health import Check, ready_response
 from backends.core.engine import Engine
 from backends.django_service.config.service_settings import DjangoServiceSettings
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class Runtime:
     settings: DjangoServiceSettings
     engine: Engine
-    api: Api
+    flow: RequestFlow
     cache: ResponseCache
     writer: BackgroundWriter | None
     redis: redis.Redis[bytes] | None
@@ -97,7 +97,8 @@ def build_runtime(service: DjangoServiceSettings) -> Runtime:
             socket_connect_timeout=service.redis_timeout_s,
         )
     cache = ResponseCache(client, writer, service.service_name, service.cache_ttl_s)
-    return Runtime(service, engine, Api(engine), cache, writer, client)
+    flow = RequestFlow(engine, cache_enabled=service.cache_enabled)
+    return Runtime(service, engine, flow, cache, writer, client)
 
 
 def start_runtime() -> Runtime:

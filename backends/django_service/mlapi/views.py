@@ -1,6 +1,6 @@
 """DRF views, one per contract path, generated from shared_schemas.operations.
 
-Thin: each method hands the request to ``services.operations.run_operation``. One class per
+Thin: each method hands the request to ``endpoint.run_operation``. One class per
 path (not per operation) so a 405 lists every method the path has in ``Allow``. DRF's
 parsers, authentication, throttling and content negotiation are off: bodies are
 validated by the shared pydantic models and every error goes through ``errors``.
@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from backends.django_service.mlapi.docs_pages import redoc_html, swagger_ui_html
+from backends.django_service.mlapi.endpoint import run_operation
 from backends.django_service.mlapi.negotiation import JsonOnlyNegotiation
-from backends.django_service.mlapi.services.operations import run_operation
 from shared_schemas.operations import OPERATIONS, Operation
 
 CONTRACT_PATH = Path(__file__).resolve().parents[3] / "contract" / "openapi.json"

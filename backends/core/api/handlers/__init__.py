@@ -7,7 +7,7 @@ with ``health.ready_response``.
 
 from __future__ import annotations
 
-from backends.core.api.dispatch import Handler
+from backends.core.api.api_request import Handler
 from backends.core.api.handlers import (
     analysis,
     complexity,

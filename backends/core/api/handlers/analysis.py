@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backends.core.analysis import results as core
-from backends.core.api.dispatch import ApiRequest, Handler
+from backends.core.api.api_request import ApiRequest, Handler
 from backends.core.api.handlers.convert import usage
 from backends.core.engine import Engine
 from shared_schemas import analysis as an

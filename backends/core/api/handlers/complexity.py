@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backends.core.api.dispatch import ApiRequest, Handler
+from backends.core.api.api_request import ApiRequest, Handler
 from backends.core.api.handlers.convert import component_health
 from backends.core.complexity.results import Factor, WorkMetrics
 from backends.core.complexity.scale import ComplexityLevel

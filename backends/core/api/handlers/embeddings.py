@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backends.core.api.dispatch import ApiRequest, Handler
+from backends.core.api.api_request import ApiRequest, Handler
 from backends.core.api.handlers.convert import usage
 from backends.core.embeddings.base import ModelInfo
 from backends.core.engine import Engine

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from backends.core.api.dispatch import ApiRequest, Handler
+from backends.core.api.api_request import ApiRequest, Handler
 from backends.core.engine import Engine
 from backends.core.errors import ProviderUnavailable
 from shared_schemas import API_VERSION

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backends.core.api.dispatch import ApiRequest, Handler
+from backends.core.api.api_request import ApiRequest, Handler
 from backends.core.api.handlers.convert import search_result, usage
 from backends.core.engine import Engine
 from backends.core.rag.results import DocumentInput

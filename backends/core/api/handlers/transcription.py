@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backends.core.api.dispatch import ApiRequest, ApiResult, Handler, RawResult
+from backends.core.api.api_request import ApiRequest, ApiResult, Handler, RawResult
 from backends.core.api.handlers.convert import component_health
 from backends.core.engine import Engine
 from backends.core.transcription.results import RenderedTranscript

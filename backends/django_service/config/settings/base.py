@@ -26,7 +26,7 @@ STATIC_URL = "static/"
 APPEND_SLASH = False
 # Our own 413 check runs first (in the error shape); this only keeps Django from refusing
 # a JSON body the contract allows (35 M base64 chars) before that check. Multipart bodies
-# (25 MB audio) are parsed by services.multipart_form, not by Django.
+# (25 MB audio) are parsed by mlapi.multipart_form, not by Django.
 DATA_UPLOAD_MAX_MEMORY_SIZE = SERVICE.max_body_bytes
 
 INSTALLED_APPS = [

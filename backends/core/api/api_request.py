@@ -1,4 +1,4 @@
-"""Operation id -> handler: the engine call behind each of the 32 contract operations.
+"""The validated request a handler receives, what it returns, and the handler type.
 
 Handlers are synchronous (async backends run them in a worker thread), take the
 validated shared request model and return the shared response model (or ``RawResult``

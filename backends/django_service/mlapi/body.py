@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from io import BytesIO
-from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, UnreadablePostError
@@ -21,8 +20,19 @@ from backends.core.api.body_checks import (
     require_multipart,
     too_large,
 )
+from backends.core.api.flow import FormBody, RequestBody
 from backends.core.errors import BadRequest
-from backends.django_service.mlapi.services.multipart_form import parse_multipart
+from backends.django_service.mlapi.multipart_form import parse_multipart
+from shared_schemas.operations import JSON, Operation
+
+
+def read_body(request: HttpRequest, operation: Operation, max_bytes: int) -> RequestBody:
+    """What ``RequestFlow.prepare`` validates: raw JSON bytes, the form, or None."""
+    if operation.request_model is None:
+        return None
+    if operation.request_content_type == JSON:
+        return read_json_body(request, max_bytes)
+    return read_form(request, max_bytes)
 
 
 def read_json_body(request: HttpRequest, max_bytes: int) -> bytes:
@@ -37,14 +47,15 @@ def read_json_body(request: HttpRequest, max_bytes: int) -> bytes:
         raise BadRequest(f"Could not read the request body: {exc}") from None
 
 
-def read_form_fields(request: HttpRequest, max_bytes: int) -> tuple[dict[str, Any], dict[str, str]]:
+def read_form(request: HttpRequest, max_bytes: int) -> FormBody:
     """Multipart fields (uploaded files become bytes, other parts strings) and file names.
 
     The body is capped by its declared length (checked first), so parts stay in memory.
     """
     require_multipart(request.META.get("CONTENT_TYPE"))
     _check_size(request, max_bytes)
-    return parse_multipart(str(request.META.get("CONTENT_TYPE", "")), _chunks(request))
+    fields, filenames = parse_multipart(str(request.META.get("CONTENT_TYPE", "")), _chunks(request))
+    return FormBody(fields, filenames)
 
 
 def _chunks(request: HttpRequest, size: int = 256 * 1024) -> Iterator[bytes]:

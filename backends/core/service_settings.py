@@ -1,0 +1,31 @@
+"""Settings every backend service reads; each backend subclasses with its env prefix.
+
+Shared infrastructure comes from unprefixed variables (DATABASE_URL, REDIS_URL); a
+backend's own knobs carry its prefix (FASTAPI_..., DJANGO_...), so one `.env` configures
+both and they can run side by side.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# 35 M base64 chars of audio plus JSON overhead; multipart audio is capped by the engine
+DEFAULT_MAX_BODY_BYTES = 36 * 1024 * 1024
+
+
+class BackendServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    service_name: str
+    host: str = "127.0.0.1"
+    port: int
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    request_logging: bool = True
+    log_flush_interval_s: float = Field(default=0.5, gt=0)
+    log_batch_size: int = Field(default=500, ge=1)
+    cache_enabled: bool = True
+    cache_ttl_s: int = Field(default=86_400, ge=1)
+    require_migrations: bool = True
