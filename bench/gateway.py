@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psutil
 
 from bench.gateway_report import markdown_report
 from bench.reference_proxy import nginx_proxy
+from bench.resources import tree_cpu_s
 from bench.wrk import WrkOptions, WrkResult
 from bench.wrk import run as run_wrk
 from devinfra.processes import RunningService, running_service
@@ -60,17 +60,6 @@ class Point:
     backend_cpu_us_per_request: float | None = None
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of a server's whole process tree (granian and gunicorn fork workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in (root, *root.children(recursive=True)):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 def _wrk(url: str, method: str, path: str, connections: int, duration_s: float) -> WrkResult:
     """One wrk run with the harness's script (one thread: wrk shares the 2 cores)."""
     body = EMBED_BODY if method == "POST" else ""
@@ -84,11 +73,11 @@ def measure(
 ) -> Point:  # fmt: skip
     _wrk(base, method, path, c, 1)  # warm-up: pools filled, caches hot
     pids = [pid for pid in (gateway_pid, backend_pid) if pid]
-    before = [_cpu_seconds(pid) for pid in pids]
+    before = [tree_cpu_s(pid) for pid in pids]
     raw = _wrk(base, method, path, c, args.duration)
     # CPU per request of each server: what decides the ratio once the cores are saturated.
     cpu_us = [
-        round((_cpu_seconds(pid) - b) / max(1, raw.requests) * 1e6, 1)
+        round((tree_cpu_s(pid) - b) / max(1, raw.requests) * 1e6, 1)
         for pid, b in zip(pids, before, strict=True)
     ]
     return Point(

@@ -32,6 +32,7 @@ class WrkResult:
     max_ms: float
     non_2xx: int
     socket_errors: int
+    timeouts: int = 0  # requests wrk gave up on (part of socket_errors)
 
     @property
     def errors(self) -> int:
@@ -104,6 +105,7 @@ def parse_output(text: str) -> WrkResult:
         max_ms=data["max_us"] / 1000,
         non_2xx=int(data["status"]),
         socket_errors=int(socket_errors),
+        timeouts=int(data["timeout"]),
     )
 
 
@@ -138,4 +140,5 @@ def _parse_summary(text: str) -> WrkResult | None:
         max_ms=_ms(latency_max[1], latency_max[2]) if latency_max else float("nan"),
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
         socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
+        timeouts=int(sockets[4]) if sockets else 0,
     )

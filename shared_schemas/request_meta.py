@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from functools import lru_cache
 
 from shared_schemas.operations import OPERATIONS
 
@@ -17,7 +18,16 @@ FORWARDED_FOR_HEADER = "x-forwarded-for"
 USER_ID_HEADER = "x-user-id"
 ORGANIZATION_ID_HEADER = "x-organization-id"
 CREDITS_HEADER = "x-credits-charged"
+USER_AGENT_HEADER = "user-agent"
 MAX_REQUEST_ID = 128  # ErrorResponse.request_id's maxLength
+# What a request-log row records of a request's headers (lower-case names).
+NOTED_HEADERS = (
+    FORWARDED_FOR_HEADER,
+    USER_ID_HEADER,
+    ORGANIZATION_ID_HEADER,
+    CREDITS_HEADER,
+    USER_AGENT_HEADER,
+)
 
 # Probes and docs: polled constantly, never worth a row. The health paths are those of
 # the contract's "health" group; an operation added there is unlogged too.
@@ -44,6 +54,7 @@ def request_id_from(given: str | None) -> str:
     return given if given and valid_request_id(given) else new_request_id()
 
 
+@lru_cache(maxsize=4096)  # the same few proxies and clients, request after request
 def client_ip(forwarded_for: str | None, peer: str | None) -> str | None:
     """The address the nearest proxy saw (the last X-Forwarded-For hop), else the peer.
 

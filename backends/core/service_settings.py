@@ -10,6 +10,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backends.core.persistence.memory_cache import MemoryCache
+
 # 35 M base64 chars of audio plus JSON overhead; multipart audio is capped by the engine
 DEFAULT_MAX_BODY_BYTES = 36 * 1024 * 1024
 
@@ -28,4 +30,14 @@ class BackendServiceSettings(BaseSettings):
     log_batch_size: int = Field(default=500, ge=1)
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=86_400, ge=1)
+    # the per-process layer in front of Redis (backends.core.persistence.memory_cache);
+    # 0 turns it off: every cached answer is read from Redis
+    cache_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    cache_memory_ttl_s: float = Field(default=300.0, gt=0)
     require_migrations: bool = True
+
+    def memory_cache(self) -> MemoryCache | None:
+        """This process's layer in front of Redis, or None when it is turned off."""
+        if not self.cache_enabled or self.cache_memory_bytes == 0:
+            return None
+        return MemoryCache(self.cache_memory_bytes, self.cache_memory_ttl_s)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backends.core.persistence.log_notes import LogNotes, RequestFacts, request_record
@@ -19,6 +18,14 @@ from backends.fastapi_service.errors import send_unexpected_error
 from shared_schemas import request_meta
 
 REQUEST_ID = request_meta.REQUEST_ID_HEADER.encode()
+# the headers a request's log row reads, picked out in one pass over the raw list
+_NOTED = {
+    name.encode(): name for name in (*request_meta.NOTED_HEADERS, request_meta.REQUEST_ID_HEADER)
+}
+
+
+def _noted_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {_NOTED[name]: value.decode("latin-1") for name, value in raw if name in _NOTED}
 
 
 class RequestContextMiddleware:
@@ -36,7 +43,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
+        headers = _noted_headers(scope["headers"])  # ASGI header names are lower-case
         request_id = request_meta.request_id_from(headers.get(request_meta.REQUEST_ID_HEADER))
         rid = request_id.encode()
         notes = LogNotes()

@@ -94,7 +94,10 @@ async def open_resources(
             writer = RequestLogWriter(pool, settings.log_flush_interval_s, settings.log_batch_size)
             writer.start()
             stack.push_async_callback(writer.stop)
-        cache = ResponseCache(pool, redis, writer, settings.service_name, settings.cache_ttl_s)
+        cache = ResponseCache(
+            pool, redis, writer, settings.service_name, settings.cache_ttl_s,
+            settings.memory_cache(),
+        )  # fmt: skip
         stack.push_async_callback(cache.drain)
         yield Resources(
             settings=settings,

@@ -16,6 +16,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from backends.core.persistence import sql
+from backends.core.persistence.memory_cache import MemoryCache
 from backends.fastapi_service.request_log import RequestLogWriter
 
 logger = logging.getLogger(__name__)
@@ -29,16 +30,22 @@ class ResponseCache:
         writer: RequestLogWriter | None,
         service_name: str,
         ttl_s: int,
+        memory: MemoryCache | None = None,
     ) -> None:
         self._pool = pool
         self._redis = redis
         self._writer = writer
         self._service_name = service_name
         self._ttl_s = ttl_s
+        self._memory = memory
         self._pending: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> bytes | None:
         """The cached JSON body, or None. Hits are counted in ml_service_cache."""
+        if self._memory is not None and (remembered := self._memory.get(key)) is not None:
+            if self._writer is not None:
+                self._writer.record_cache_hit(key)
+            return remembered
         if self._redis is not None:
             try:
                 cached: bytes | None = await self._redis.get(key)
@@ -48,6 +55,8 @@ class ResponseCache:
             if cached is not None:
                 if self._writer is not None:
                     self._writer.record_cache_hit(key)
+                if self._memory is not None:
+                    self._memory.put(key, cached)
                 return cached
         if self._pool is None:
             return None
@@ -86,6 +95,8 @@ class ResponseCache:
             logger.warning("postgres cache write failed", exc_info=True)
 
     async def _set_redis(self, key: str, body: bytes) -> None:
+        if self._memory is not None:
+            self._memory.put(key, body)
         if self._redis is None:
             return
         try:

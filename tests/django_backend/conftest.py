@@ -20,6 +20,10 @@ def _server_env(pg_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         "DATABASE_URL": pg_url,
         "REDIS_URL": redis_url,
         "DJANGO_LOG_FLUSH_INTERVAL_S": "0.2",
+        # these suites check the Redis and Postgres layers of the shared cache (one test
+        # deletes a Redis key); the per-process layer is covered by
+        # tests/persistence/test_memory_cache.py and the FastAPI server's cache test
+        "DJANGO_CACHE_MEMORY_BYTES": "0",
         **extra,
     }
 

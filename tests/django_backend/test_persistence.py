@@ -46,8 +46,7 @@ def test_repeated_request_is_a_cache_hit_counted_in_postgres(
 ) -> None:
     body = {"text": f"cache me {uuid.uuid4()}"}
     # the key every backend computes: endpoint + the validated body + the answering model
-    key = cache_key(GENERATE, EmbeddingRequest.model_validate(body).model_dump(mode="json"),
-                    LOCAL_IDENTITY)  # fmt: skip
+    key = cache_key(GENERATE, EmbeddingRequest.model_validate(body), LOCAL_IDENTITY)
     first = _post(django_server, GENERATE, body, str(uuid.uuid4()))
     second = _post(django_server, GENERATE, body, str(uuid.uuid4()))
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
@@ -66,8 +65,7 @@ def test_a_response_cached_by_another_backend_is_served(
     django_server: RunningService, redis_client: redis.Redis[bytes]
 ) -> None:
     body = {"text": f"cached elsewhere {uuid.uuid4()}"}
-    key = cache_key(GENERATE, EmbeddingRequest.model_validate(body).model_dump(mode="json"),
-                    LOCAL_IDENTITY)  # fmt: skip
+    key = cache_key(GENERATE, EmbeddingRequest.model_validate(body), LOCAL_IDENTITY)
     planted = b'{"embedding":[1.0],"dimensions":1,"model":"all-MiniLM-L6-v2","provider":"local"}'
     redis_client.set(key, planted, ex=60)
     response = _post(django_server, GENERATE, body, str(uuid.uuid4()))

@@ -106,7 +106,7 @@ def test_repeated_deterministic_request_is_served_from_cache(
 ) -> None:
     body = {"text": f"The cache test {time.time_ns()} makes me very happy indeed."}
     # other suites share this database and cache sentiment responses too: find this row
-    digest = request_hash(SentimentRequest.model_validate(body).model_dump(mode="json"))
+    digest = request_hash(SentimentRequest.model_validate(body))
     url = server.base_url + "/api/v1/analysis/sentiment"
     first = httpx.post(url, json=body)
     second = httpx.post(url, json=body)

@@ -6,6 +6,7 @@ from backends.core.persistence.cache_keys import cache_key
 from backends.core.persistence.categories import endpoint_category
 from backends.core.persistence.sanitize import redact_text, sanitize_payload
 from backends.core.persistence.sql import UPSERT_USAGE, as_pyformat
+from shared_schemas.embeddings import EmbeddingRequest
 
 
 def test_secrets_and_audio_are_removed_and_keywords_kept() -> None:
@@ -36,11 +37,15 @@ def test_redact_text() -> None:
 
 
 def test_cache_key_is_backend_independent_and_order_insensitive() -> None:
-    a = cache_key("/api/v1/embeddings/generate", {"text": "a", "model": None}, "local/m")
-    b = cache_key("/api/v1/embeddings/generate", {"model": None, "text": "a"}, "local/m")
-    c = cache_key("/api/v1/embeddings/generate", {"model": None, "text": "a"}, "openai/m")
-    assert a == b
-    assert a != c
+    path = "/api/v1/embeddings/generate"
+    first = EmbeddingRequest.model_validate_json('{"text": "a", "model": null}')
+    reordered = EmbeddingRequest.model_validate_json('{"model": null, "text": "a"}')
+    defaulted = EmbeddingRequest.model_validate_json('{"text": "a"}')
+    other = EmbeddingRequest.model_validate_json('{"text": "b"}')
+    key = cache_key(path, first, "local/m")
+    assert key == cache_key(path, reordered, "local/m") == cache_key(path, defaulted, "local/m")
+    assert key != cache_key(path, first, "openai/m")
+    assert key != cache_key(path, other, "local/m")
 
 
 @pytest.mark.parametrize(

@@ -61,12 +61,5 @@ class ApiRequest:
                 dumped[name] = f"[{len(value)} bytes omitted]"
         return dumped
 
-    def cache_body(self) -> dict[str, Any]:
-        """The normalised body a cache key is computed from (defaults filled in)."""
-        if self.body is None:
-            return {}
-        dumped: dict[str, Any] = self.body.model_dump(mode="json")
-        return dumped
-
 
 Handler = Callable[[Engine, ApiRequest], ApiResult]

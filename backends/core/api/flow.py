@@ -150,7 +150,7 @@ class RequestFlow:
         identity = self._identities.identity(api_request)
         if identity is None:
             return Prepared(api_request)
-        digest = request_hash(api_request.cache_body())
+        digest = request_hash(api_request.body)
         key = cache_key_for_hash(api_request.operation.path, digest, identity)
         return Prepared(api_request, key, digest)
 

@@ -71,5 +71,5 @@ def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> R
         ip_address=request_meta.client_ip(
             headers.get(request_meta.FORWARDED_FOR_HEADER), facts.peer
         ),
-        user_agent=headers.get("user-agent"),
+        user_agent=headers.get(request_meta.USER_AGENT_HEADER),
     )

@@ -16,6 +16,7 @@ import redis
 from django.db import connection
 
 from backends.core.persistence import sql
+from backends.core.persistence.memory_cache import MemoryCache
 from backends.django_service.mlapi.request_log import BackgroundWriter, CacheRow
 
 logger = logging.getLogger(__name__)
@@ -33,14 +34,20 @@ class ResponseCache:
         writer: BackgroundWriter | None,
         service_name: str,
         ttl_s: int,
+        memory: MemoryCache | None = None,
     ) -> None:
         self._redis = redis_client
         self._writer = writer
         self._service_name = service_name
         self._ttl_s = ttl_s
+        self._memory = memory
 
     def get(self, key: str) -> bytes | None:
         """The cached JSON body, or None. Hits are counted in ml_service_cache."""
+        if self._memory is not None and (remembered := self._memory.get(key)) is not None:
+            if self._writer is not None:
+                self._writer.record_cache_hit(key)
+            return remembered
         if self._redis is not None:
             try:
                 cached = self._redis.get(key)
@@ -50,6 +57,8 @@ class ResponseCache:
             if isinstance(cached, bytes):
                 if self._writer is not None:
                     self._writer.record_cache_hit(key)
+                if self._memory is not None:
+                    self._memory.put(key, cached)
                 return cached
         if self._writer is None:  # no database configured for the cache record
             return None
@@ -78,6 +87,8 @@ class ResponseCache:
             )
 
     def _set_redis(self, key: str, body: bytes) -> None:
+        if self._memory is not None:
+            self._memory.put(key, body)
         if self._redis is None:
             return
         try:

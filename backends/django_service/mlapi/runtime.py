@@ -96,7 +96,9 @@ def build_runtime(service: DjangoServiceSettings) -> Runtime:
             socket_timeout=service.redis_timeout_s,
             socket_connect_timeout=service.redis_timeout_s,
         )
-    cache = ResponseCache(client, writer, service.service_name, service.cache_ttl_s)
+    cache = ResponseCache(
+        client, writer, service.service_name, service.cache_ttl_s, service.memory_cache()
+    )
     flow = RequestFlow(engine, cache_enabled=service.cache_enabled)
     return Runtime(service, engine, flow, cache, writer, client)
 
