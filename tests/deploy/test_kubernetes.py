@@ -156,7 +156,7 @@ def test_probes_and_the_writable_model_cache(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_deployment_autoscales_and_has_a_disruption_budget(overlay: str) -> None:
+def test_every_deployment_autoscales_spreads_and_has_a_disruption_budget(overlay: str) -> None:
     documents = rendered_overlay(overlay)
     deployments = [d for d in documents if d["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} == {"mlapi-gateway", f"mlapi-{overlay}"}
@@ -174,6 +174,8 @@ def test_every_deployment_autoscales_and_has_a_disruption_budget(overlay: str) -
         pdb = one(documents, "PodDisruptionBudget", name)
         assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items(), name
         assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"], f"{name}: drainable"
+        [spread] = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert spread["labelSelector"]["matchLabels"].items() <= labels.items(), name
 
 
 def _selects(selector: Document, labels: dict[str, str]) -> bool:
