@@ -51,19 +51,19 @@ class LambdaHandler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lifespan: AbstractAsyncContextManager[Any] | None = None
 
-    @property
-    def started(self) -> bool:
-        return self._adapter is not None
-
     def start(self) -> None:
         """Build the app and run its startup (models load lazily, on first use)."""
         if self._adapter is not None:
             return
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # Mangum runs every invocation on the current loop
-        app = self._app_factory()
-        lifespan = app.router.lifespan_context(app)
-        loop.run_until_complete(lifespan.__aenter__())
+        try:
+            app = self._app_factory()
+            lifespan = app.router.lifespan_context(app)
+            loop.run_until_complete(lifespan.__aenter__())
+        except BaseException:  # e.g. an unreachable database: the next event tries again
+            loop.close()
+            raise
         self._app, self._loop, self._lifespan = app, loop, lifespan
         self._adapter = Mangum(app, lifespan="off")
 

@@ -20,8 +20,8 @@ TEXT = b'{"text": "Vector databases index embeddings for fast search."}'
 JSON = {"content-type": "application/json"}
 
 
-def invoke(events: list[Event], workdir: Path, **env: str) -> list[dict[str, Any]]:
-    """Responses of one fresh process (one cold start) handling the events in order."""
+def run_handler(events: list[Event], workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """One fresh process (one cold start) handling the events in order."""
     environment = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -31,7 +31,7 @@ def invoke(events: list[Event], workdir: Path, **env: str) -> list[dict[str, Any
         "MODEL_CACHE_DIR": str(workdir / "models"),
         **env,
     }
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "tests.deploy.lambda_events"],
         input=json.dumps(events),
         capture_output=True,
@@ -41,6 +41,11 @@ def invoke(events: list[Event], workdir: Path, **env: str) -> list[dict[str, Any
         timeout=180,
         check=False,
     )
+
+
+def invoke(events: list[Event], workdir: Path, **env: str) -> list[dict[str, Any]]:
+    """The handler's responses to the events, from one fresh process."""
+    done = run_handler(events, workdir, **env)
     assert done.returncode == 0, done.stderr
     responses: list[dict[str, Any]] = json.loads(done.stdout)
     return responses
@@ -117,3 +122,10 @@ def test_with_postgres_and_redis_the_cache_and_request_log_work(
             (f"{marker}-%",),
         ).fetchall()
     assert [row[0] for row in rows] == [f"{marker}-1", f"{marker}-2"]
+
+
+def test_without_a_database_or_qdrant_the_cold_start_says_what_is_missing(tmp_path: Path) -> None:
+    done = run_handler([http_api_event("GET", "/health")], tmp_path)
+    assert done.returncode != 0
+    assert "the pgvector vector store needs DATABASE_URL" in done.stderr
+    assert "QDRANT_URL" in done.stderr
