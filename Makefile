@@ -20,6 +20,7 @@ setup: ## install uv, system packages and the locked Python environment (idempot
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@command -v kubectl >/dev/null 2>&1 || bash compose/install-kubectl.sh
 	@$(UV) sync --frozen --python python3.11 --quiet
 	@[ -f .env ] || cp .env.example .env
 
