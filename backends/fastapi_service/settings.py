@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backends.core.persistence.write_policy import DEFAULT_BUFFER_ROWS
+
 
 class FastAPIServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -28,6 +30,8 @@ class FastAPIServiceSettings(BaseSettings):
     request_logging: bool = True
     log_flush_interval_s: float = Field(default=0.5, gt=0)
     log_batch_size: int = Field(default=500, ge=1)
+    # rows kept while Postgres is away; beyond it new rows are dropped (and counted)
+    log_buffer_rows: int = Field(default=DEFAULT_BUFFER_ROWS, ge=1)
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=86_400, ge=1)
     require_migrations: bool = True

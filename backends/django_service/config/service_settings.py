@@ -7,6 +7,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backends.core.persistence.write_policy import DEFAULT_BUFFER_ROWS
+
 
 class DjangoServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -36,6 +38,8 @@ class DjangoServiceSettings(BaseSettings):
     request_logging: bool = True
     log_flush_interval_s: float = Field(default=0.5, gt=0)
     log_batch_size: int = Field(default=500, ge=1)
+    # rows kept while Postgres is away; beyond it new rows are dropped (and counted)
+    log_buffer_rows: int = Field(default=DEFAULT_BUFFER_ROWS, ge=1)
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=86_400, ge=1)
     require_migrations: bool = True
