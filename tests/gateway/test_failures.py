@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -115,10 +119,13 @@ def test_timeout_per_route_group(fast: ThreadServer) -> None:
 
 def test_fallback_on_connect_error(dead_url: str, other: ThreadServer) -> None:
     backends = {"dead": dead_url, "other": other.url}
-    settings = make_settings(backends, "dead", fallback="other")
+    settings = make_settings(backends, "dead", fallback="other", buffer_body_bytes=100_000)
     with run_gateway(settings) as running:
         got = running.client.get("/api/v1/embeddings/models")
         posted = running.client.post("/api/v1/embeddings/generate", json={"text": "t"})
+        buffered = running.client.post(
+            "/api/v1/transcription/transcribe", content=iter([b"a" * 1000] * 4)
+        )
         streamed = running.client.post(
             "/api/v1/transcription/transcribe", content=iter([b"a" * 65536] * 4)
         )
@@ -128,7 +135,10 @@ def test_fallback_on_connect_error(dead_url: str, other: ThreadServer) -> None:
     # Nothing reached the dead backend, and the small body is still in hand: safe to resend.
     assert posted.status_code == 200
     assert posted.headers["x-ml-backend"] == "other"
-    # A streamed body cannot be replayed: no fallback.
+    # A chunked body small enough to be read whole before sending is in hand too.
+    assert buffered.status_code == 200
+    assert buffered.headers["x-ml-backend"] == "other"
+    # A body larger than the buffer is streamed and cannot be replayed: no fallback.
     assert streamed.status_code == 502
     assert streamed.headers["x-ml-backend"] == "dead"
     assert ready["status"] == "degraded"
@@ -146,3 +156,53 @@ def test_fallback_on_503_only_for_idempotent_methods(
     assert got.headers["x-ml-backend"] == "other"
     assert posted.status_code == 503
     assert posted.headers["x-ml-backend"] == "fast"
+
+
+def _slow_upload(url: str, request_id: str) -> socket.socket:
+    """A client that declares a 1,000-byte body and sends 10 bytes of it, then goes quiet."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=30)
+    sock.sendall(
+        b"POST /api/v1/analysis/sentiment HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json"
+        b"\r\ncontent-length: 1000\r\nx-request-id: " + request_id.encode() + b"\r\n\r\n"
+        b'{"text": "'
+    )
+    return sock
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_slow_request_bodies_hold_no_backend_connection(fast: ThreadServer) -> None:
+    # more slow clients than pooled connections: streamed, they would hold every one
+    settings = make_settings({"fast": fast.url}, "fast", pool_size=2, body_timeout_s=1.0)
+    with run_gateway(settings) as running:
+        slow = [_slow_upload(running.url, f"slow-{i}") for i in range(4)]
+        try:
+            # a client timeout only so that a stall fails the test instead of hanging it
+            quick = running.client.post(
+                "/api/v1/analysis/sentiment", json={"text": "hi"}, timeout=5
+            )
+            answers = [_answer(sock) for sock in slow]
+        finally:
+            for sock in slow:
+                sock.close()
+    assert quick.status_code == 200
+    for i, (status, body) in enumerate(answers):
+        assert status == 408
+        assert body == {
+            "error": {
+                "code": "request_timeout",
+                "message": "request body not received in time",
+                "details": [],
+            },
+            "request_id": f"slow-{i}",
+        }
