@@ -7,11 +7,12 @@ module goes through :func:`redact`, and 401/403 never carry the upstream text at
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from backends.core.errors import MLServiceError, RateLimited, UpstreamError, UpstreamTimeout
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     import openai
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Key-shaped tokens (OpenAI "sk-...", also partially masked "sk-ab***yz") and bearer values.
 _KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-*.]{3,}|Bearer\s+\S+)")
@@ -101,3 +103,27 @@ def openai_errors(operation: str, *, secret: str | None = None) -> Iterator[None
         logger.warning("%s: %s", mapped.code, mapped.message)
         # `from None`: the original exception (and its message) stays out of tracebacks/logs.
         raise mapped from None
+    except json.JSONDecodeError:  # a 200 labelled JSON that is not: the SDK lets it through
+        mapped = _unusable(operation, "invalid JSON")
+        logger.warning("%s: %s", mapped.code, mapped.message)
+        raise mapped from None
+
+
+def parsed(response: T, operation: str) -> T:
+    """The SDK's answer when it is the object asked for, else UpstreamError (502).
+
+    A 200 that is not JSON (an HTML proxy page) or JSON of another shape (a list) comes
+    back from the SDK as a str or a list instead of its model, which failed later as an
+    AttributeError (a 500).
+    """
+    import openai
+
+    if not isinstance(response, openai.BaseModel):
+        raise _unusable(operation, f"not a JSON object ({type(response).__name__})")
+    return response
+
+
+def _unusable(operation: str, why: str) -> UpstreamError:
+    return UpstreamError(
+        f"OpenAI-compatible provider ({operation}) returned an unusable answer: {why}"
+    )
