@@ -7,6 +7,9 @@ A child that keeps dying is given up after ``max_restarts`` starts within ``wind
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -26,8 +29,18 @@ class Child:
     starts: deque[float] = field(default_factory=deque)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(list(self.command), env=dict(self.env))
+        # its own process group: a server's workers outlive a killed main process (a
+        # granian worker kept serving on the port beside its replacement) unless reaped
+        self.process = subprocess.Popen(
+            list(self.command), env=dict(self.env), start_new_session=True
+        )
         self.starts.append(time.monotonic())
+
+    def reap(self) -> None:
+        """SIGKILL whatever is left of the process's group (orphaned workers)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def exit_code(self) -> int | None:
         """The exit code when the process has ended, else None."""
@@ -63,19 +76,18 @@ class Supervisor:
                           f" {self.window_s:g} s; giving up")  # fmt: skip
                     return 1
                 print(f"{child.name} exited with code {code}; restarting it")
+                child.reap()
                 child.start()
         return 0
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop watching, then terminate every child (newest first) and wait for them."""
         self._stopping.set()
-        running = [c.process for c in reversed(self.children) if c.process is not None]
-        for process in running:
-            if process.poll() is None:
-                process.terminate()
-        for process in running:
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        children = [c for c in reversed(self.children) if c.process is not None]
+        for child in children:
+            if child.exit_code() is None:
+                child.process.terminate()  # type: ignore[union-attr]
+        for child in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=timeout_s)  # type: ignore[union-attr]
+            child.reap()
