@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import NamedTuple
 
 from starlette.types import Message, Receive, Scope, Send
@@ -176,6 +176,13 @@ class Forwarder:
     ) -> Outcome:
         """Stream the upstream response to the client, holding one chunk back to mark the end."""
         try:
+            if response.status >= 400 and not _is_json(response.headers):
+                # an error the backend's server wrote itself (431 empty from granian, HTML
+                # from gunicorn): the client gets the one error shape, with the same status
+                message = f"backend {backend.name!r} refused the request (HTTP {response.status})"
+                plain = UpstreamFailure(response.status, "protocol", message)
+                await _send_failure(send, plain, incoming, backend)
+                return Outcome(response.status, backend.name)
             whole = response.complete_body()
             if whole is not None:  # the common small answer: two messages, no streaming loop
                 await send(self._start(response, incoming, backend))
@@ -213,6 +220,14 @@ class Forwarder:
             return Outcome(response.status, backend.name)
         finally:
             await response.aclose()
+
+
+def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
 
 
 def _retry_after_failure(failure: UpstreamFailure, method: str) -> bool:

@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from devinfra.ports import free_port, wait_for_port
 from devinfra.processes import stop_process
 from tests.gateway.conftest import make_settings, run_gateway
-from tests.gateway.upstreams import ThreadServer
+from tests.gateway.upstreams import ThreadServer, serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,3 +207,35 @@ def test_slow_request_bodies_hold_no_backend_connection(fast: ThreadServer) -> N
             },
             "request_id": f"slow-{i}",
         }
+
+
+class PlainErrors:
+    """An upstream whose server answers errors itself: empty, HTML or plain text."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        status = int(scope["path"].rsplit("/", 1)[-1])
+        kinds = {431: (b"", b""), 400: (b"text/html", b"<html>Bad Request</html>")}
+        content_type, body = kinds.get(status, (b"text/plain", b"no"))
+        headers = [(b"content-type", content_type)] if content_type else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.parametrize("status", [400, 431, 500])
+def test_a_backend_error_outside_the_error_shape_is_put_in_it(status: int) -> None:
+    with serving(PlainErrors()) as upstream:
+        settings = make_settings({"plain": upstream.url}, "plain")
+        with run_gateway(settings) as running:
+            response = running.client.get(f"/api/v1/x/{status}", headers={"X-Request-ID": "p-1"})
+    assert response.status_code == status
+    assert response.json() == {
+        "error": {
+            "code": {400: "bad_request", 431: "bad_request", 500: "internal_error"}[status],
+            "message": f"backend 'plain' refused the request (HTTP {status})",
+            "details": [],
+        },
+        "request_id": "p-1",
+    }
+    assert response.headers["x-request-id"] == "p-1"
