@@ -2,7 +2,9 @@
 
 ``down()`` closes the listening socket and every relayed connection (clients see a reset,
 new connections are refused, as when the database stops); ``up()`` listens again on the
-same port. Threads, so it serves asyncio and blocking clients alike.
+same port. ``freeze()`` stops relaying bytes but keeps every connection open (a server
+that hangs, SIGSTOPped); ``thaw()`` relays again. Threads, so it serves asyncio and
+blocking clients alike.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def up(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -63,6 +73,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
