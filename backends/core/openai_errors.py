@@ -27,11 +27,31 @@ _KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-*.]{3,}|Bearer\s+\S+)")
 _MAX_UPSTREAM_TEXT = 300
 
 
+# Words of an upstream text that may quote a key, whole or masked ("ab12****yz89").
+_TOKEN = re.compile(r"[A-Za-z0-9_\-*.+/=]{4,}")
+_MASK = re.compile(r"\*+|\.{3,}|…")
+_MASKED_PIECE_CHARS = 4  # what masked echoes show of a key's ends (OpenAI shows 4 + 4)
+_UNMASKED_RUN_CHARS = 8  # a run this long shared with the key is the key, not a word
+
+
 def redact(text: str, secret: str | None = None) -> str:
-    """Remove the configured key and anything key-shaped from an upstream text."""
+    """Remove the configured key, parts of it, and anything key-shaped from an upstream text.
+
+    A provider that does not use "sk-" keys can still echo part of one ("Incorrect API
+    key provided: ab12****yz89"): any word showing a piece of the configured key goes.
+    """
     if secret:
         text = text.replace(secret, "***")
+        text = _TOKEN.sub(lambda m: "***" if _shows_part_of(m.group(), secret) else m.group(), text)
     return _KEY_PATTERN.sub("***", text)
+
+
+def _shows_part_of(word: str, secret: str) -> bool:
+    pieces = [piece for piece in _MASK.split(word) if piece]
+    if len(pieces) > 1 or _MASK.search(word):  # masked: its visible ends give it away
+        return any(len(p) >= _MASKED_PIECE_CHARS and p in secret for p in pieces)
+    run = _UNMASKED_RUN_CHARS
+    return any(word[i : i + run] in secret for i in range(len(word) - run + 1))
 
 
 def _upstream_message(exc: openai.APIStatusError, secret: str | None) -> str:

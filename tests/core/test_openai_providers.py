@@ -231,3 +231,22 @@ def test_redact_removes_key_shapes() -> None:
     assert redact(f"key {SECRET_KEY} used", SECRET_KEY) == "key *** used"
     assert "sk-ab" not in redact("Incorrect API key provided: sk-ab***********yz.")
     assert "abc.def" not in redact("Authorization: Bearer abc.def")
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "Incorrect API key provided: loc4****wxyz.",  # masked: the key's first and last 4
+        "Incorrect API key provided: loc4...wxyz.",
+        "key 'local-key-12345678' is not valid",  # a run of the key, unmasked
+    ],
+)
+def test_redact_removes_parts_of_a_key_that_is_not_sk_shaped(echo: str) -> None:
+    key = "loc4l-key-1234567890-wxyz"
+    cleaned = redact(echo, key)
+    assert "loc4" not in cleaned and "wxyz" not in cleaned and "12345678" not in cleaned
+    assert "***" in cleaned and cleaned.split()[0] == echo.split()[0]  # the rest stays
+
+
+def test_redact_keeps_words_that_only_share_a_few_letters_with_the_key() -> None:
+    assert redact("model gpt-4o-mini not found", "key-gpt-4") == "model gpt-4o-mini not found"
