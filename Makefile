@@ -7,7 +7,7 @@ UV_RUN := $(UV) run --frozen
 APT_PACKAGES := ffmpeg espeak-ng wrk jq
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format contract contract-check bench test-deep clean
+.PHONY: help setup run test lint format contract contract-check bench test-deep soak clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ contract-check: ## fail when contract/openapi.json is stale
 
 test-deep: setup ## long fuzzing and slow suites (not part of make test)
 	$(UV_RUN) pytest -m slow $(PYTEST_ARGS)
+
+soak: setup ## 60 s mixed traffic through the gateway: errors, RSS growth, rows reconciled
+	$(UV_RUN) python -m devinfra soak --backend $${ML_SERVICE_BACKEND:-fastapi}
 
 bench: setup ## benchmark reports under bench/reports/
 	$(UV_RUN) python -m bench

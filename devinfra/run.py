@@ -1,6 +1,7 @@
 """`make run`: start Postgres, Redis, migrations, the selected backend and the gateway.
 
-Everything it starts is stopped on Ctrl-C (or SIGTERM). Data lives under ``.data/`` so a
+Everything it starts is stopped on Ctrl-C (or SIGTERM); a backend or gateway process that
+exits is started again (``devinfra.supervisor``). Data lives under ``.data/`` so a
 second run finds the same collections, logs and cache.
 """
 
@@ -11,13 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from devinfra.ports import wait_for_port
 from devinfra.stack import local_services
+from devinfra.supervisor import Child, Supervisor
 
 DATA_DIR = Path(".data")
 
@@ -84,33 +85,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = {**env, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
         print(f"postgres  {urls.database_url}\nredis     {urls.redis_url}")
         _migrate(env)
-        children: list[tuple[Service, subprocess.Popen[bytes]]] = []
+        supervisor = Supervisor()
         try:
             for service in _planned_services(env):
                 child_env = {**env, "PORT": str(service.port)}
                 if service.name != "gateway":  # the gateway finds the backend it routes to
                     env[f"ML_BACKEND_{service.name.upper()}_URL"] = service_url(service)
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", service.module, *service.args], env=child_env
-                )
-                children.append((service, proc))
+                command = [sys.executable, "-m", service.module, *service.args]
+                supervisor.start(Child(service.name, command, child_env))
                 wait_for_port("127.0.0.1", service.port, timeout_s=60)
                 print(f"{service.name:<9} {service_url(service)}  (docs: /docs)")
             print("ready: Ctrl-C stops everything")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-            while all(proc.poll() is None for _, proc in children):
-                time.sleep(0.5)
-            return 1
+            return supervisor.watch()  # a service that exits is started again
         except KeyboardInterrupt:
             print("\nstopping...")
             return 0
         finally:
             # Ctrl-C reaches the whole process group: ignore repeats so cleanup completes.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            for _, proc in reversed(children):
-                proc.terminate()
-            for _, proc in children:
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            supervisor.stop()

@@ -10,6 +10,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from gateway.app import create_app
+from gateway.http_server import ErrorShapeHttpToolsProtocol
 from gateway.settings import GatewayConfigError, GatewaySettings
 
 
@@ -31,7 +32,7 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=ErrorShapeHttpToolsProtocol,  # httptools, with 400s in the error shape
         access_log=False,
         # The gateway is the edge: X-Forwarded-For from clients must not replace the peer
         # address (rate limits per IP would be trivially evaded).

@@ -47,6 +47,10 @@ class BackendClosed(ConnectionError):
     """The backend closed or broke the connection before its response was complete."""
 
 
+class _SurplusBytes(Exception):
+    """Bytes after the end of the response: raised in a parser callback to stop parsing."""
+
+
 def _expire(waiter: asyncio.Future[None], message: str) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError(message))
@@ -102,6 +106,12 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _SurplusBytes):
+                # The answer is whole; what follows it is not ours to relay (a second
+                # response would merge its headers into this one) and leaves the stream
+                # out of step, so the connection is dropped, never reused.
+                self.close()
+                return
             self._fail(BackendClosed(f"malformed response from the backend: {exc}"))
             return
         if self.buffered > _HIGH_WATER and not self.paused and self._transport is not None:
@@ -129,6 +139,10 @@ class _Connection(asyncio.Protocol):
             self._writable.set_result(None)
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.complete:  # llhttp would parse the bytes after the answer as a new message
+            raise _SurplusBytes
+
     def on_header(self, name: bytes, value: bytes) -> None:
         lower = name.lower()
         if lower == b"content-length":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import NamedTuple
 
 from starlette.types import Message, Receive, Scope, Send
@@ -23,22 +24,36 @@ class ClientDisconnected(Exception):
     """The client went away before its request body was complete."""
 
 
+async def receive_within(receive: Receive, timeout_s: float) -> Message:
+    """The next ASGI message of the request; 408 when the client stays silent too long."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            message = await receive()
+    except TimeoutError:
+        # the rest of the body may still come: the connection cannot carry another request
+        raise GatewayError(
+            408, "request body not received in time", headers=((b"connection", b"close"),)
+        ) from None
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
+    return message
+
+
 class _StreamedBody:
     """The rest of an ASGI request body, passed upstream chunk by chunk (never held whole)."""
 
-    def __init__(self, first: bytes, receive: Receive, limit: int) -> None:
+    def __init__(self, first: bytes, receive: Receive, limit: int, timeout_s: float) -> None:
         self._first = first
         self._receive = receive
         self._limit = limit
+        self._timeout_s = timeout_s
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = len(self._first)
         if self._first:
             yield self._first
         while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected
+            message = await receive_within(self._receive, self._timeout_s)
             chunk: bytes = message.get("body", b"")
             seen += len(chunk)
             if seen > self._limit:
@@ -89,17 +104,9 @@ class Forwarder:
     async def forward(
         self, scope: Scope, receive: Receive, send: Send, incoming: Incoming, group: str
     ) -> Outcome:
-        """Proxy one request; answers the error shape itself on 413/502/504."""
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected
-        first: bytes = message.get("body", b"")
-        if len(first) > self._limit:
-            raise GatewayError(413, "request body too large")
-        # A body that came in one message is replayable; a streamed one is sent exactly once.
-        body: bytes | _StreamedBody = (
-            _StreamedBody(first, receive, self._limit) if message.get("more_body") else first
-        )
+        """Proxy one request; answers the error shape itself on 408/413/502/504."""
+        body = await self._read_body(receive)
+        # A body read whole is replayable; a streamed one is sent exactly once.
         replayable = isinstance(body, bytes)
         method: str = scope["method"]
         fallback = self.registry.fallback
@@ -135,6 +142,23 @@ class Forwarder:
                 continue
             return await self._relay(response, send, incoming, backend, group)
 
+    async def _read_body(self, receive: Receive) -> bytes | _StreamedBody:
+        """The whole body when it fits the buffer, else its start and a stream of the rest."""
+        timeout_s = self._settings.body_timeout_s
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive_within(receive, timeout_s)
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                raise GatewayError(413, "request body too large")
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+            if size > self._settings.buffer_body_bytes:
+                return _StreamedBody(b"".join(parts), receive, self._limit, timeout_s)
+
     @staticmethod
     def _start(response: UpstreamResponse, incoming: Incoming, backend: Backend) -> Message:
         headers = response_headers(
@@ -152,6 +176,13 @@ class Forwarder:
     ) -> Outcome:
         """Stream the upstream response to the client, holding one chunk back to mark the end."""
         try:
+            if response.status >= 400 and not _is_json(response.headers):
+                # an error the backend's server wrote itself (431 empty from granian, HTML
+                # from gunicorn): the client gets the one error shape, with the same status
+                message = f"backend {backend.name!r} refused the request (HTTP {response.status})"
+                plain = UpstreamFailure(response.status, "protocol", message)
+                await _send_failure(send, plain, incoming, backend)
+                return Outcome(response.status, backend.name)
             whole = response.complete_body()
             if whole is not None:  # the common small answer: two messages, no streaming loop
                 await send(self._start(response, incoming, backend))
@@ -189,6 +220,14 @@ class Forwarder:
             return Outcome(response.status, backend.name)
         finally:
             await response.aclose()
+
+
+def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
 
 
 def _retry_after_failure(failure: UpstreamFailure, method: str) -> bool:

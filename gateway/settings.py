@@ -70,6 +70,12 @@ class GatewaySettings(BaseSettings):
     default_timeout_s: float = Field(default=60.0, gt=0)
     timeouts: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_GROUP_TIMEOUTS))
     pool_size: int = Field(default=512, ge=1)
+    # Seconds a client may stay silent while sending its request body before a 408.
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # Bodies up to this size are read whole before the backend is contacted: a slow client
+    # then holds only its own socket, never a pooled connection or a backend worker (530
+    # clients trickling 1 KB bodies held all 512 connections and stalled every request).
+    buffer_body_bytes: int = Field(default=1024 * 1024, ge=0)
     # Idle pooled connections are dropped before the backend drops them (uvicorn: 5 s), so a
     # request never lands on a connection the backend is closing (a POST cannot be retried).
     keepalive_s: float = Field(default=4.0, gt=0)

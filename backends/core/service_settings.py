@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backends.core.persistence.memory_cache import MemoryCache
+from backends.core.persistence.write_policy import DEFAULT_BUFFER_ROWS
 
 # 35 M base64 chars of audio plus JSON overhead; multipart audio is capped by the engine
 DEFAULT_MAX_BODY_BYTES = 36 * 1024 * 1024
@@ -28,6 +29,8 @@ class BackendServiceSettings(BaseSettings):
     request_logging: bool = True
     log_flush_interval_s: float = Field(default=0.5, gt=0)
     log_batch_size: int = Field(default=500, ge=1)
+    # rows kept while Postgres is away; beyond it new rows are dropped (and counted)
+    log_buffer_rows: int = Field(default=DEFAULT_BUFFER_ROWS, ge=1)
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=86_400, ge=1)
     # the per-process layer in front of Redis (backends.core.persistence.memory_cache);

@@ -41,6 +41,11 @@ def serve_granian(settings: FastAPIServiceSettings, factory: str = APP_FACTORY) 
         backlog=4096,
         log_access=False,
         websockets=False,
+        # A worker that dies (OOM kill, a crash in native code) is started again; without
+        # this granian shut down and took the service with it. The interval is the pause
+        # before the respawn (default 3.5 s), not a limit on how often.
+        respawn_failed_workers=True,
+        respawn_interval=0.5,
     ).serve()
 
 

@@ -2,7 +2,9 @@
 
 Nothing here adds a database round-trip to the response path: requests enqueue records
 and return; one task flushes every ``interval`` (or sooner when a batch fills) in one
-transaction. ``stop()`` drains the queue, so a clean shutdown loses nothing.
+transaction. The rules shared with the Django writer (buffer across an outage, isolate a
+refused row, early cache hits) are in ``backends.core.persistence.write_policy``.
+``stop()`` drains the queue, so a clean shutdown loses nothing.
 """
 
 from __future__ import annotations
@@ -17,32 +19,68 @@ import asyncpg
 
 from backends.core.persistence import sql
 from backends.core.persistence.records import RequestRecord, request_params, usage_upserts
-from backends.core.persistence.write_policy import BatchRetry, EarlyHits
+from backends.core.persistence.write_policy import (
+    DEFAULT_BUFFER_ROWS,
+    Backlog,
+    Bisection,
+    EarlyHits,
+    WriterCounts,
+    is_refusal_sqlstate,
+)
 
 logger = logging.getLogger(__name__)
 
 
+def is_refusal(exc: BaseException) -> bool:
+    """The database (or the driver, encoding a parameter) refused these rows for their data."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return is_refusal_sqlstate(exc.sqlstate)
+    # asyncpg.DataError (a parameter it cannot encode) is a ValueError; connection
+    # failures are OSError, TimeoutError or asyncpg.InterfaceError
+    return isinstance(exc, ValueError | TypeError)
+
+
 class RequestLogWriter:
-    def __init__(self, pool: asyncpg.Pool[Any], interval_s: float, batch_size: int) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        interval_s: float,
+        batch_size: int,
+        buffer_rows: int = DEFAULT_BUFFER_ROWS,
+    ) -> None:
         self._pool = pool
         self._interval_s = interval_s
         self._batch_size = batch_size
-        self._records: list[RequestRecord] = []
+        self._backlog: Backlog[RequestRecord] = Backlog(buffer_rows)
+        self._inflight: list[RequestRecord] = []  # taken from the backlog, not committed yet
         self._cache_hits: Counter[str] = Counter()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
-        self._retry = BatchRetry()
         self._early_hits = EarlyHits()
+        self._written = 0
+        self._refused = 0
+        self._database_away = False
 
     def submit(self, record: RequestRecord) -> None:
         """Queue one request row (and its usage delta); never blocks."""
-        self._records.append(record)
-        if len(self._records) >= self._batch_size:
+        if not self._backlog.append(record) and self._backlog.overflowed == 1:
+            logger.error("request-log buffer full (%d rows): new rows are dropped and counted",
+                         self._backlog.max_rows)  # fmt: skip
+        if len(self._backlog) >= self._batch_size:
             self._wakeup.set()
 
     def record_cache_hit(self, cache_key: str) -> None:
         self._cache_hits[cache_key] += 1
+
+    def counts(self) -> WriterCounts:
+        """Rows written, dropped (refused, overflowed) and still pending, since start."""
+        return WriterCounts(
+            written=self._written,
+            refused=self._refused,
+            overflowed=self._backlog.overflowed,
+            pending=len(self._backlog) + len(self._inflight),
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="request-log-writer")
@@ -53,18 +91,27 @@ class RequestLogWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:
+            logger.exception("database unavailable at shutdown: %d request-log rows not written",
+                             self.counts().pending)  # fmt: skip
 
     async def flush(self) -> None:
+        """Write everything queued; raises (keeping the rows) when the database is away."""
         async with self._flush_lock:
             self._cache_hits.update(self._early_hits.take())
-            while self._records or self._cache_hits:
-                records, self._records = (
-                    self._records[: self._batch_size],
-                    self._records[self._batch_size :],
-                )
+            while self._inflight or len(self._backlog) or self._cache_hits:
+                self._inflight = self._inflight or self._backlog.take(self._batch_size)
                 hits, self._cache_hits = self._cache_hits, Counter()
-                await self._write(records, hits)
+                try:
+                    await self._write_isolating(self._inflight, hits)
+                except BaseException:
+                    self._cache_hits.update(hits)  # not committed: counted at the next flush
+                    raise
+            if self._database_away:
+                self._database_away = False
+                logger.warning("request-log database reachable again; buffered rows written")
 
     async def _run(self) -> None:
         while True:
@@ -73,28 +120,60 @@ class RequestLogWriter:
             self._wakeup.clear()
             try:
                 await self.flush()
-            except Exception:  # a flaky database must not kill the writer
-                logger.exception("request-log flush failed; will retry")
+            except Exception as exc:  # the database is away: keep the rows, try again later
+                if not self._database_away:
+                    self._database_away = True
+                    logger.warning("request-log flush failed (%s: %s); buffering up to %d rows",
+                                   type(exc).__name__, exc, self._backlog.max_rows)  # fmt: skip
                 await asyncio.sleep(self._interval_s)
+
+    async def _write_isolating(self, records: list[RequestRecord], hits: Counter[str]) -> None:
+        """Commit a batch; when the database refuses it, drop only the rows it refuses alone.
+
+        Raises on any other failure, with the uncommitted rows left in ``_inflight``.
+        """
+        try:
+            await self._write(records, hits)
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+            logger.warning("postgres refused a request-log batch (%s); isolating the row", exc)
+        else:
+            self._inflight = []
+            return
+        bisection = Bisection(records)
+        while (part := bisection.part()) is not None:
+            try:
+                await self._write(part, Counter())
+            except Exception as exc:
+                if not is_refusal(exc):
+                    self._inflight = bisection.remaining()
+                    raise
+                bisection.refused()
+            else:
+                bisection.written()
+        self._inflight = []
+        self._refused += len(bisection.refused_rows)
+        for record in bisection.refused_rows:
+            logger.error("postgres refused request-log row %s (%s %s); dropped",
+                         record.request_id, record.method, record.endpoint)  # fmt: skip
+        if hits:
+            try:
+                await self._write([], hits)
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+                logger.error("postgres refused %d cache-hit increments; dropped", len(hits))
 
     async def _write(self, records: list[RequestRecord], hits: Counter[str]) -> None:
         found: dict[str, bool] = {}
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if records:
-                    await conn.executemany(sql.INSERT_REQUEST, [request_params(r) for r in records])
-                    await conn.executemany(sql.UPSERT_USAGE, usage_upserts(records))
-                for cache_key, count in sorted(hits.items()):
-                    status = await conn.execute(sql.INCREMENT_CACHE_HITS, count, cache_key)
-                    found[cache_key] = status != "UPDATE 0"
-        except Exception:
-            if self._retry.failed():  # put the batch back so the next flush (or stop) retries it
-                self._records[:0] = records
-                self._cache_hits.update(hits)
-            else:
-                logger.error("dropping %d request-log rows after %d failed attempts",
-                             len(records), self._retry.max_attempts)  # fmt: skip
-            raise
-        self._retry.succeeded()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if records:
+                await conn.executemany(sql.INSERT_REQUEST, [request_params(r) for r in records])
+                await conn.executemany(sql.UPSERT_USAGE, usage_upserts(records))
+            for cache_key, count in sorted(hits.items()):
+                status = await conn.execute(sql.INCREMENT_CACHE_HITS, count, cache_key)
+                found[cache_key] = status != "UPDATE 0"
+        self._written += len(records)
         for cache_key, count in hits.items():  # only once the increments are committed
             self._early_hits.settle(cache_key, count, found[cache_key])

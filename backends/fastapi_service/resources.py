@@ -91,7 +91,12 @@ async def open_resources(
         await anyio.to_thread.run_sync(engine.start)
         writer = None
         if pool is not None and settings.request_logging:
-            writer = RequestLogWriter(pool, settings.log_flush_interval_s, settings.log_batch_size)
+            writer = RequestLogWriter(
+                pool,
+                settings.log_flush_interval_s,
+                settings.log_batch_size,
+                settings.log_buffer_rows,
+            )
             writer.start()
             stack.push_async_callback(writer.stop)
         cache = ResponseCache(

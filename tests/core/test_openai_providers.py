@@ -175,8 +175,19 @@ KEY_ECHO = {"error": {"message": f"Incorrect API key provided: {SECRET_KEY}.", "
         ),
         (httpcore2.ReadTimeout("read timed out"), UpstreamTimeout, 504),
         (httpcore2.ConnectError("connection refused"), UpstreamError, 502),
+        (httpx.Response(200, text="<html>proxy login</html>"), UpstreamError, 502),
+        (
+            httpx.Response(200, headers={"content-type": "application/json"}, text="{not json"),
+            UpstreamError,
+            502,
+        ),
+        (httpx.Response(200, json={"unexpected": True}), UpstreamError, 502),
+        (httpx.Response(200, json=[1, 2]), UpstreamError, 502),
     ],
-    ids=["401", "403", "429", "500", "503", "400", "timeout", "connect"],
+    ids=[
+        *("401", "403", "429", "500", "503", "400", "timeout", "connect"),
+        *("200-html", "200-broken-json", "200-wrong-object", "200-json-list"),
+    ],
 )
 def test_errors_are_mapped_without_the_key(
     openai_mock: respx.MockRouter,
@@ -198,7 +209,8 @@ def test_errors_are_mapped_without_the_key(
     assert route.call_count == 1  # max_retries=0 honoured
     rendered = f"{error} {error.message} {error.details} {error!r}"
     assert SECRET_KEY not in rendered and "SECRETKEY" not in rendered
-    assert error.__suppress_context__  # the SDK exception (with its text) is not chained
+    # the SDK exception (with its text), if any, is not chained
+    assert error.__context__ is None or error.__suppress_context__
     if isinstance(error, RateLimited):
         assert error.retry_after_s == 7
     if isinstance(response, httpx.Response) and response.status_code in (400, 500):
@@ -219,3 +231,22 @@ def test_redact_removes_key_shapes() -> None:
     assert redact(f"key {SECRET_KEY} used", SECRET_KEY) == "key *** used"
     assert "sk-ab" not in redact("Incorrect API key provided: sk-ab***********yz.")
     assert "abc.def" not in redact("Authorization: Bearer abc.def")
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "Incorrect API key provided: loc4****wxyz.",  # masked: the key's first and last 4
+        "Incorrect API key provided: loc4...wxyz.",
+        "key 'local-key-12345678' is not valid",  # a run of the key, unmasked
+    ],
+)
+def test_redact_removes_parts_of_a_key_that_is_not_sk_shaped(echo: str) -> None:
+    key = "loc4l-key-1234567890-wxyz"
+    cleaned = redact(echo, key)
+    assert "loc4" not in cleaned and "wxyz" not in cleaned and "12345678" not in cleaned
+    assert "***" in cleaned and cleaned.split()[0] == echo.split()[0]  # the rest stays
+
+
+def test_redact_keeps_words_that_only_share_a_few_letters_with_the_key() -> None:
+    assert redact("model gpt-4o-mini not found", "key-gpt-4") == "model gpt-4o-mini not found"

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from devinfra.ports import free_port, wait_for_port
 from devinfra.processes import stop_process
 from tests.gateway.conftest import make_settings, run_gateway
-from tests.gateway.upstreams import ThreadServer
+from tests.gateway.upstreams import ThreadServer, serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,10 +120,13 @@ def test_timeout_per_route_group(fast: ThreadServer) -> None:
 
 def test_fallback_on_connect_error(dead_url: str, other: ThreadServer) -> None:
     backends = {"dead": dead_url, "other": other.url}
-    settings = make_settings(backends, "dead", fallback="other")
+    settings = make_settings(backends, "dead", fallback="other", buffer_body_bytes=100_000)
     with run_gateway(settings) as running:
         got = running.client.get("/api/v1/embeddings/models")
         posted = running.client.post("/api/v1/embeddings/generate", json={"text": "t"})
+        buffered = running.client.post(
+            "/api/v1/transcription/transcribe", content=iter([b"a" * 1000] * 4)
+        )
         streamed = running.client.post(
             "/api/v1/transcription/transcribe", content=iter([b"a" * 65536] * 4)
         )
@@ -128,7 +136,10 @@ def test_fallback_on_connect_error(dead_url: str, other: ThreadServer) -> None:
     # Nothing reached the dead backend, and the small body is still in hand: safe to resend.
     assert posted.status_code == 200
     assert posted.headers["x-ml-backend"] == "other"
-    # A streamed body cannot be replayed: no fallback.
+    # A chunked body small enough to be read whole before sending is in hand too.
+    assert buffered.status_code == 200
+    assert buffered.headers["x-ml-backend"] == "other"
+    # A body larger than the buffer is streamed and cannot be replayed: no fallback.
     assert streamed.status_code == 502
     assert streamed.headers["x-ml-backend"] == "dead"
     assert ready["status"] == "degraded"
@@ -146,3 +157,85 @@ def test_fallback_on_503_only_for_idempotent_methods(
     assert got.headers["x-ml-backend"] == "other"
     assert posted.status_code == 503
     assert posted.headers["x-ml-backend"] == "fast"
+
+
+def _slow_upload(url: str, request_id: str) -> socket.socket:
+    """A client that declares a 1,000-byte body and sends 10 bytes of it, then goes quiet."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=30)
+    sock.sendall(
+        b"POST /api/v1/analysis/sentiment HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json"
+        b"\r\ncontent-length: 1000\r\nx-request-id: " + request_id.encode() + b"\r\n\r\n"
+        b'{"text": "'
+    )
+    return sock
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_slow_request_bodies_hold_no_backend_connection(fast: ThreadServer) -> None:
+    # more slow clients than pooled connections: streamed, they would hold every one
+    settings = make_settings({"fast": fast.url}, "fast", pool_size=2, body_timeout_s=1.0)
+    with run_gateway(settings) as running:
+        slow = [_slow_upload(running.url, f"slow-{i}") for i in range(4)]
+        try:
+            # a client timeout only so that a stall fails the test instead of hanging it
+            quick = running.client.post(
+                "/api/v1/analysis/sentiment", json={"text": "hi"}, timeout=5
+            )
+            answers = [_answer(sock) for sock in slow]
+        finally:
+            for sock in slow:
+                sock.close()
+    assert quick.status_code == 200
+    for i, (status, body) in enumerate(answers):
+        assert status == 408
+        assert body == {
+            "error": {
+                "code": "request_timeout",
+                "message": "request body not received in time",
+                "details": [],
+            },
+            "request_id": f"slow-{i}",
+        }
+
+
+class PlainErrors:
+    """An upstream whose server answers errors itself: empty, HTML or plain text."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        status = int(scope["path"].rsplit("/", 1)[-1])
+        kinds = {431: (b"", b""), 400: (b"text/html", b"<html>Bad Request</html>")}
+        content_type, body = kinds.get(status, (b"text/plain", b"no"))
+        headers = [(b"content-type", content_type)] if content_type else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.parametrize("status", [400, 431, 500])
+def test_a_backend_error_outside_the_error_shape_is_put_in_it(status: int) -> None:
+    with serving(PlainErrors()) as upstream:
+        settings = make_settings({"plain": upstream.url}, "plain")
+        with run_gateway(settings) as running:
+            response = running.client.get(f"/api/v1/x/{status}", headers={"X-Request-ID": "p-1"})
+    assert response.status_code == status
+    assert response.json() == {
+        "error": {
+            "code": {400: "bad_request", 431: "bad_request", 500: "internal_error"}[status],
+            "message": f"backend 'plain' refused the request (HTTP {status})",
+            "details": [],
+        },
+        "request_id": "p-1",
+    }
+    assert response.headers["x-request-id"] == "p-1"

@@ -361,3 +361,41 @@ async def test_early_answer_while_the_backend_stops_reading() -> None:
         assert response.status == 413
         await response.aclose()
         await pool.aclose()
+
+
+SECOND = b"HTTP/1.1 200 OK\r\ncontent-length: 45\r\nx-injected: yes\r\n\r\n" + b"x" * 45
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "body"),
+    [
+        (OK + SECOND, 200, b"ok"),
+        (b"HTTP/1.1 204 No Content\r\n\r\n" + SECOND, 204, b""),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + SECOND,
+            200,
+            b"ok",
+        ),
+        (OK + b"garbage that is no response at all", 200, b"ok"),
+    ],
+    ids=["after a content-length body", "after a 204", "after a chunked body", "garbage"],
+)
+async def test_bytes_after_the_answer_are_not_relayed_and_drop_the_connection(
+    answer: bytes, status: int, body: bytes
+) -> None:
+    async def with_surplus(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_head(reader)
+            writer.write(answer)  # one write: the surplus arrives with the answer
+            await writer.drain()
+
+    async with scripted(with_surplus) as server:
+        pool = Http1Upstream(pool_size=4, keepalive_s=4)
+        for _ in range(2):
+            response = await pool.send("GET", server.url + "/", [], b"", TIMEOUTS)
+            names = [name.lower() for name, _ in response.headers]
+            assert (response.status, await body_of(response)) == (status, body)
+            assert b"x-injected" not in names
+            assert names.count(b"content-length") <= 1
+        await pool.aclose()
+    assert server.connections == 2, "a connection with surplus bytes was reused"

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from backends.core.persistence.cache_keys import cache_key
 from backends.core.persistence.categories import endpoint_category
-from backends.core.persistence.sanitize import redact_text, sanitize_payload
+from backends.core.persistence.sanitize import (
+    loggable_invalid_body,
+    redact_text,
+    sanitize_payload,
+)
 from backends.core.persistence.sql import UPSERT_USAGE, as_pyformat
 from shared_schemas.embeddings import EmbeddingRequest
 
@@ -65,3 +72,36 @@ def test_pyformat_rejects_reused_placeholders() -> None:
     assert "%s" in as_pyformat(UPSERT_USAGE)
     with pytest.raises(ValueError, match="reuses"):
         as_pyformat("SELECT $1, $1")
+
+
+@pytest.mark.parametrize(
+    ("raw", "logged"),
+    [
+        (b'{"query": "x", "top_k": Infinity}', {"query": "x", "top_k": "Infinity"}),
+        (b'{"top_k": -Infinity, "x": NaN}', {"top_k": "-Infinity", "x": "NaN"}),
+        (b'{"top_k": 1e999, "score": 0.5}', {"top_k": "1e999", "score": 0.5}),
+    ],
+)
+def test_an_invalid_body_is_logged_as_strict_json(raw: bytes, logged: dict[str, Any]) -> None:
+    cleaned = sanitize_payload(loggable_invalid_body(raw))
+    assert cleaned == logged
+    json.dumps(cleaned, allow_nan=False)  # what jsonb takes: no NaN, no Infinity
+
+
+def test_a_body_nested_too_deep_to_decode_is_logged_by_size() -> None:
+    raw = b"[" * 10_000 + b"]" * 10_000
+    assert loggable_invalid_body(raw) == {"_unparsed_body_bytes": 20_000}
+
+
+def test_deep_values_are_cut_at_the_depth_limit() -> None:
+    nested: Any = "leaf"
+    for _ in range(500):
+        nested = {"a": [nested]}
+    encoded = json.dumps(sanitize_payload(nested))
+    assert "nested deeper than" in encoded
+    assert "leaf" not in encoded
+
+
+def test_values_jsonb_refuses_are_replaced() -> None:
+    cleaned = sanitize_payload({"x": float("inf"), "y": float("nan"), "s": "a\ud800b\x00"})
+    assert cleaned == {"x": None, "y": None, "s": "a?b"}

@@ -10,7 +10,7 @@ import numpy as np
 
 from backends.core.embeddings.base import EmbeddingBatch, ModelInfo, l2_normalise
 from backends.core.errors import InvalidInput, UpstreamError
-from backends.core.openai_errors import openai_errors
+from backends.core.openai_errors import openai_errors, parsed
 
 if TYPE_CHECKING:
     import openai
@@ -100,6 +100,9 @@ class OpenAIEmbeddingProvider:
                     encoding_format="float",
                     dimensions=self._request_dimensions,
                 )
+            response = parsed(response, "embeddings")
+        if not isinstance(response.data, list):
+            raise UpstreamError("OpenAI-compatible provider (embeddings) returned no data")
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise UpstreamError(

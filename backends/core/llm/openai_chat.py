@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
 from backends.core.llm.base import Completion
-from backends.core.openai_errors import openai_errors
+from backends.core.openai_errors import openai_errors, parsed
 from backends.core.usage import Usage
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class OpenAIChatProvider:
                 max_tokens=max_tokens or self._default_max_tokens,
                 temperature=self._default_temperature if temperature is None else temperature,
             )
+            response = parsed(response, "chat completions")
         if not response.choices:
             raise UpstreamError("OpenAI-compatible provider (chat completions) returned no choices")
         choice = response.choices[0]

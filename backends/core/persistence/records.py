@@ -10,6 +10,9 @@ from typing import Any
 from backends.core.persistence.categories import endpoint_category
 from backends.core.persistence.sanitize import sanitize_payload
 
+INT4_MAX = 2**31 - 1  # ml_service_requests.credits_charged
+INT8_MAX = 2**63 - 1  # ml_service_usage.total_credits (bigint since migration 0002)
+
 # varchar sizes of ml_service_requests: a longer header value must not poison a batch
 _COLUMN_LIMITS = {
     "user_id": 128,
@@ -51,7 +54,7 @@ class RequestRecord:
             if values.get(name) is not None:
                 values[name] = sanitize_payload(values[name])
         # an integer column: a huge header value must not poison a batch either
-        values["credits_charged"] = min(max(int(values.get("credits_charged", 0)), 0), 2**31 - 1)
+        values["credits_charged"] = min(max(int(values.get("credits_charged", 0)), 0), INT4_MAX)
         for name, limit in _COLUMN_LIMITS.items():
             if values.get(name) is not None:
                 values[name] = str(values[name]).replace("\x00", "")[:limit]
@@ -114,10 +117,10 @@ def request_params(record: RequestRecord) -> tuple[Any, ...]:
 
 
 def usage_params(key: UsageKey, delta: UsageDelta) -> tuple[Any, ...]:
-    """Parameters of sql.UPSERT_USAGE, in order."""
+    """Parameters of sql.UPSERT_USAGE, in order (credits saturate at the column's limit)."""
     return (
         key.user_id, key.organization_id, key.date, key.service_name, key.endpoint_category,
-        delta.requests, delta.credits, delta.duration_ms,
+        delta.requests, min(delta.credits, INT8_MAX), delta.duration_ms,
         delta.duration_ms / max(delta.requests, 1), delta.successes, delta.errors,
     )  # fmt: skip
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+
+from backends.core.vectorstore.sanitize import clean_text
 
 SECRET_KEY_PARTS = ("key", "token", "secret", "password", "authorization", "credential")
 BINARY_FIELDS = frozenset({"audio", "file"})
@@ -11,6 +14,9 @@ MAX_STRING_CHARS = 2000
 MAX_LIST_ITEMS = 50
 MAX_PAYLOAD_BYTES = 16_384
 MAX_LOGGED_INVALID_BYTES = 64 * 1024  # an invalid body larger than this is logged by size
+# deeper values are replaced by a marker: a log needs no more, and the cleaning recursion
+# (and json.dumps after it) must stay far from Python's limit of 1,000 frames
+MAX_DEPTH = 32
 REDACTED = "[redacted]"
 
 
@@ -23,34 +29,40 @@ def _is_secret(key: str) -> bool:
 
 
 def sanitize_payload(value: Any) -> Any:
-    """Redact secrets, drop audio bytes, strip NULs (jsonb rejects them), truncate."""
+    """Redact secrets, drop audio bytes, make it strict JSON jsonb takes, truncate.
+
+    jsonb refuses NUL characters, lone surrogates, NaN and infinities: one such value
+    would make Postgres refuse the whole log batch it is written with.
+    """
     cleaned = _clean(value)
-    encoded = json.dumps(cleaned, ensure_ascii=False, default=str)
+    encoded = json.dumps(cleaned, ensure_ascii=False, default=str, allow_nan=False)
     if len(encoded.encode()) <= MAX_PAYLOAD_BYTES:
         return cleaned
     return {"_truncated": True, "_original_bytes": len(encoded.encode()), "preview": encoded[:2000]}
 
 
-def _clean(value: Any, key: str | None = None) -> Any:
+def _clean(value: Any, key: str | None = None, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH and isinstance(value, dict | list | tuple):
+        return f"[nested deeper than {MAX_DEPTH} levels omitted]"
     if key is not None and _is_secret(key) and value not in (None, ""):
         return REDACTED
     if key in BINARY_FIELDS and isinstance(value, str | bytes):
         return f"[{len(value)} bytes of audio omitted]"
     if isinstance(value, dict):
-        return {str(k).replace("\x00", ""): _clean(v, str(k)) for k, v in value.items()}
+        return {clean_text(str(k)): _clean(v, str(k), depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        items = [_clean(v) for v in value[:MAX_LIST_ITEMS]]
+        items = [_clean(v, None, depth + 1) for v in value[:MAX_LIST_ITEMS]]
         if len(value) > MAX_LIST_ITEMS:
             items.append(f"[{len(value) - MAX_LIST_ITEMS} more items omitted]")
         return items
     if isinstance(value, bytes):
         return f"[{len(value)} bytes omitted]"
     if isinstance(value, str):
-        text = value.replace("\x00", "")
+        text = clean_text(value)
         if len(text) > MAX_STRING_CHARS:
             return text[:MAX_STRING_CHARS] + f"... [{len(text) - MAX_STRING_CHARS} chars omitted]"
         return text
-    if isinstance(value, float) and value != value:  # NaN is not valid JSON
+    if isinstance(value, float) and not math.isfinite(value):  # not JSON (jsonb refuses them)
         return None
     return value
 
@@ -59,7 +71,9 @@ def loggable_invalid_body(raw: bytes | dict[str, Any]) -> Any:
     """What the request log keeps of a body that failed validation (sanitised later).
 
     The decoded JSON (secrets are redacted by key when the record is built), or only the
-    size when the body is not JSON or too large to be worth decoding.
+    size when the body is not JSON, nested too deep to decode, or too large to be worth
+    decoding. Python's json accepts NaN, Infinity and 1e999, which are not JSON: they are
+    kept as the text the client sent ("Infinity"), so the log shows what was refused.
     """
     if isinstance(raw, dict):  # multipart fields: bytes are replaced by their size later
         return raw
@@ -67,10 +81,15 @@ def loggable_invalid_body(raw: bytes | dict[str, Any]) -> Any:
         return None
     if len(raw) <= MAX_LOGGED_INVALID_BYTES:
         try:
-            return json.loads(raw)
-        except ValueError:
+            return json.loads(raw, parse_constant=str, parse_float=_finite_or_text)
+        except (ValueError, RecursionError):  # RecursionError: nested ~1,000 levels deep
             pass
     return {"_unparsed_body_bytes": len(raw)}
+
+
+def _finite_or_text(literal: str) -> float | str:
+    number = float(literal)
+    return number if math.isfinite(number) else literal
 
 
 def redact_text(text: str | None, secrets: list[str]) -> str | None:

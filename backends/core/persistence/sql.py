@@ -23,7 +23,9 @@ INSERT INTO ml_service_usage AS u (
 ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
 ON CONFLICT (user_id, organization_id, date, service_name, endpoint_category) DO UPDATE SET
     total_requests = u.total_requests + EXCLUDED.total_requests,
-    total_credits = u.total_credits + EXCLUDED.total_credits,
+    -- saturates instead of failing: an overflow would refuse every later row of the user
+    total_credits = LEAST(u.total_credits::numeric + EXCLUDED.total_credits,
+        9223372036854775807)::bigint,
     total_duration_ms = u.total_duration_ms + EXCLUDED.total_duration_ms,
     avg_duration_ms = (u.total_duration_ms + EXCLUDED.total_duration_ms)
         / GREATEST(u.total_requests + EXCLUDED.total_requests, 1),

@@ -56,7 +56,9 @@ class ServiceUsage(models.Model):
     service_name = models.CharField(max_length=32)
     endpoint_category = models.CharField(max_length=32, choices=ENDPOINT_CATEGORIES)
     total_requests = models.IntegerField(db_default=0)
-    total_credits = models.IntegerField(db_default=0)
+    # bigint: a day of one user's credits can exceed int4 (2,147,483,647), and an overflow
+    # there made Postgres refuse every later log batch of that user for the rest of the day
+    total_credits = models.BigIntegerField(db_default=0)
     total_duration_ms = models.FloatField(db_default=0.0)
     avg_duration_ms = models.FloatField(db_default=0.0)
     success_count = models.IntegerField(db_default=0)

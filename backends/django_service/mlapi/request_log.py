@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -22,11 +22,28 @@ from psycopg.types.json import Jsonb
 
 from backends.core.persistence import sql
 from backends.core.persistence.records import RequestRecord, request_params, usage_upserts
-from backends.core.persistence.write_policy import BatchRetry, EarlyHits
+from backends.core.persistence.write_policy import (
+    DEFAULT_BUFFER_ROWS,
+    Backlog,
+    Bisection,
+    EarlyHits,
+    WriterCounts,
+    is_refusal_sqlstate,
+)
 
 logger = logging.getLogger(__name__)
-MAX_PENDING = 50_000  # beyond this (database down for long) the oldest records are dropped
 _PAYLOAD_COLUMNS = (6, 7)  # request_payload, response_payload in sql.INSERT_REQUEST
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """The database (or the driver, encoding a parameter) refused these rows for their data."""
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate is not None:
+            return is_refusal_sqlstate(exc.sqlstate)
+        # no SQLSTATE: refused by the driver itself (a NUL in a text value, a bad parameter)
+        # when a DataError/ProgrammingError, else the connection failed (OperationalError)
+        return isinstance(exc, psycopg.DataError | psycopg.ProgrammingError)
+    return isinstance(exc, ValueError | TypeError)
 
 
 @dataclass(frozen=True)
@@ -48,14 +65,19 @@ def _pyformat(statement: str) -> str:
 
 class BackgroundWriter:
     def __init__(
-        self, database_url: str, interval_s: float, batch_size: int, connect_timeout_s: int = 5
+        self,
+        database_url: str,
+        interval_s: float,
+        batch_size: int,
+        connect_timeout_s: int = 5,
+        buffer_rows: int = DEFAULT_BUFFER_ROWS,
     ) -> None:
         self._database_url = database_url
         self._interval_s = interval_s
         self._batch_size = batch_size
         self._connect_timeout_s = connect_timeout_s
-        self._pending: deque[Callable[[], RequestRecord]] = deque(maxlen=MAX_PENDING)
-        self._retry: list[RequestRecord] = []
+        self._backlog: Backlog[Callable[[], RequestRecord]] = Backlog(buffer_rows)
+        self._inflight: list[RequestRecord] = []  # taken from the backlog, not committed yet
         self._cache_rows: list[CacheRow] = []
         self._hits: Counter[str] = Counter()
         self._early_hits = EarlyHits()
@@ -64,12 +86,16 @@ class BackgroundWriter:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection[Any] | None = None
-        self._batch_retry = BatchRetry()
+        self._written = 0
+        self._refused = 0
+        self._database_away = False
 
     def submit(self, build: Callable[[], RequestRecord]) -> None:
         """Queue one request row; never blocks, never touches the database."""
-        self._pending.append(build)
-        if len(self._pending) >= self._batch_size:
+        if not self._backlog.append(build) and self._backlog.overflowed == 1:
+            logger.error("request-log buffer full (%d rows): new rows are dropped and counted",
+                         self._backlog.max_rows)  # fmt: skip
+        if len(self._backlog) >= self._batch_size:
             self._wakeup.set()
 
     def put_cache(self, row: CacheRow) -> None:
@@ -79,6 +105,15 @@ class BackgroundWriter:
     def record_cache_hit(self, cache_key: str) -> None:
         with self._lock:
             self._hits[cache_key] += 1
+
+    def counts(self) -> WriterCounts:
+        """Rows written, dropped (refused, overflowed) and still pending, since start."""
+        return WriterCounts(
+            written=self._written,
+            refused=self._refused,
+            overflowed=self._backlog.overflowed,
+            pending=len(self._backlog) + len(self._inflight),
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
@@ -92,42 +127,61 @@ class BackgroundWriter:
             self._thread.join(timeout_s)
             self._thread = None
 
+    def flush(self) -> None:
+        """Write everything queued; raises (keeping the rows) when the database is away.
+
+        Called by the writer thread only (tests call it on a writer never started).
+        """
+        with self._lock:
+            self._hits.update(self._early_hits.take())
+        while True:
+            self._inflight = self._inflight or self._take_records()
+            with self._lock:
+                cache_rows, self._cache_rows = self._cache_rows, []
+                hits, self._hits = self._hits, Counter()
+            if not (self._inflight or cache_rows or hits):
+                break
+            try:
+                if cache_rows:
+                    self._write_cache_rows(self._connection(), cache_rows)
+                self._write_isolating(self._inflight, hits)
+            except BaseException:
+                self._reset_connection()
+                with self._lock:  # not committed: counted at the next flush
+                    self._hits.update(hits)
+                raise
+        if self._database_away:
+            self._database_away = False
+            logger.warning("request-log database reachable again; buffered rows written")
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wakeup.wait(self._interval_s)
             self._wakeup.clear()
             self._flush_logged()
-        self._flush_logged()
-        if self._conn is not None:
-            self._conn.close()
+        if not self._flush_logged():
+            logger.error("database unavailable at shutdown: %d request-log rows not written",
+                         self.counts().pending)  # fmt: skip
+        self._reset_connection()
 
-    def _flush_logged(self) -> None:
+    def _flush_logged(self) -> bool:
         try:
-            self._flush()
-        except Exception:  # a flaky database must not kill the writer
-            logger.exception("request-log flush failed; will retry")
-
-    def _flush(self) -> None:
-        deferred = self._early_hits.take()
-        with self._lock:
-            self._hits.update(deferred)
-        while True:
-            records = self._retry or self._take_records()
-            self._retry = []
-            with self._lock:
-                cache_rows, self._cache_rows = self._cache_rows, []
-                hits, self._hits = self._hits, Counter()
-            if not (records or cache_rows or hits):
-                return
-            self._write(records, cache_rows, hits)
+            self.flush()
+        except Exception as exc:  # the database is away: keep the rows, try again later
+            if not self._database_away:
+                self._database_away = True
+                logger.warning("request-log flush failed (%s: %s); buffering up to %d rows",
+                               type(exc).__name__, exc, self._backlog.max_rows)  # fmt: skip
+            return False
+        return True
 
     def _take_records(self) -> list[RequestRecord]:
         records: list[RequestRecord] = []
-        while self._pending and len(records) < self._batch_size:
-            build = self._pending.popleft()
+        for build in self._backlog.take(self._batch_size):
             try:
                 records.append(build())
             except Exception:  # one unloggable request must not block the others
+                self._refused += 1
                 logger.exception("could not build a request-log record; skipped")
         return records
 
@@ -138,29 +192,52 @@ class BackgroundWriter:
             )
         return self._conn
 
-    def _write(
-        self, records: list[RequestRecord], cache_rows: list[CacheRow], hits: Counter[str]
-    ) -> None:
+    def _write_isolating(self, records: list[RequestRecord], hits: Counter[str]) -> None:
+        """Commit a batch; when the database refuses it, drop only the rows it refuses alone.
+
+        Raises on any other failure, with the uncommitted rows left in ``_inflight``.
+        """
         try:
-            conn = self._connection()
-            if cache_rows:
-                self._write_cache_rows(conn, cache_rows)
-            with conn.transaction(), conn.cursor() as cur:
-                if records:
-                    cur.executemany(_pyformat(sql.INSERT_REQUEST), map(_insert_params, records))
-                    cur.executemany(_pyformat(sql.UPSERT_USAGE), usage_upserts(records))
-                found = self._count_hits(cur, hits)
-        except Exception:
-            self._reset_connection()
-            if self._batch_retry.failed():  # keep the batch so the next flush (or stop) retries it
-                self._retry = records
-                with self._lock:
-                    self._hits.update(hits)
+            self._write(records, hits)
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+            logger.warning("postgres refused a request-log batch (%s); isolating the row", exc)
+        else:
+            self._inflight = []
+            return
+        bisection = Bisection(records)
+        while (part := bisection.part()) is not None:
+            try:
+                self._write(part, Counter())
+            except Exception as exc:
+                if not is_refusal(exc):
+                    self._inflight = bisection.remaining()
+                    raise
+                bisection.refused()
             else:
-                logger.error("dropping %d request-log rows after %d failed attempts",
-                             len(records), self._batch_retry.max_attempts)  # fmt: skip
-            raise
-        self._batch_retry.succeeded()
+                bisection.written()
+        self._inflight = []
+        self._refused += len(bisection.refused_rows)
+        for record in bisection.refused_rows:
+            logger.error("postgres refused request-log row %s (%s %s); dropped",
+                         record.request_id, record.method, record.endpoint)  # fmt: skip
+        if hits:
+            try:
+                self._write([], hits)
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+                logger.error("postgres refused %d cache-hit increments; dropped", len(hits))
+
+    def _write(self, records: list[RequestRecord], hits: Counter[str]) -> None:
+        conn = self._connection()
+        with conn.transaction(), conn.cursor() as cur:
+            if records:
+                cur.executemany(_pyformat(sql.INSERT_REQUEST), map(_insert_params, records))
+                cur.executemany(_pyformat(sql.UPSERT_USAGE), usage_upserts(records))
+            found = self._count_hits(cur, hits)
+        self._written += len(records)
         for key, count in hits.items():  # only once the increments are committed
             self._early_hits.settle(key, count, found[key])
 

@@ -87,6 +87,7 @@ def build_runtime(service: DjangoServiceSettings) -> Runtime:
         service.log_flush_interval_s,
         service.log_batch_size,
         service.db_connect_timeout_s,
+        service.log_buffer_rows,
     )
     writer.start()
     client = None

@@ -1,0 +1,86 @@
+"""Postgres away for a few seconds under traffic: every acknowledged request is logged.
+
+The backend reaches the session database through a relay the test switches off (open
+connections reset, new ones refused, as when Postgres stops), for longer than the old
+writers' three failed flushes; sentiment needs no database, so it keeps answering.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+
+from devinfra.processes import running_service
+from e2e.conftest import BACKEND_MODULES, backend_env
+from tests.persistence.tcp_proxy import TcpProxy
+
+OUTAGE_S = 3.0  # > 3 failed flushes of the old writers at a 0.2 s interval
+
+
+@pytest.fixture
+def proxy(migrated_pg_url: str) -> Iterator[TcpProxy]:
+    parts = urlsplit(migrated_pg_url)
+    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    relay.up()
+    yield relay
+    relay.down()
+
+
+def _stored(pg_url: str, request_ids: list[str], timeout_s: float = 30) -> set[str]:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(pg_url, autocommit=True) as pg:
+        while True:
+            rows = pg.execute(
+                "SELECT request_id FROM ml_service_requests WHERE request_id = ANY(%s)",
+                (request_ids,),
+            ).fetchall()
+            if len(rows) == len(request_ids) or time.monotonic() > deadline:
+                return {row[0] for row in rows}
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("backend", BACKEND_MODULES)
+def test_no_acknowledged_request_is_lost_in_an_outage(
+    backend: str, migrated_pg_url: str, redis_url: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    parts = urlsplit(migrated_pg_url)
+    through = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    env = backend_env(through, redis_url)
+    acknowledged: list[str] = []
+    statuses: list[int] = []
+    with (
+        running_service(BACKEND_MODULES[backend], env, tmp_path) as service,
+        httpx.Client(base_url=service.base_url, timeout=30) as client,
+    ):
+
+        def send(phase: str, count: int) -> None:
+            for _ in range(count):
+                request_id = f"outage-{backend}-{phase}-{uuid.uuid4()}"
+                response = client.post(
+                    "/api/v1/analysis/sentiment",
+                    json={"text": "the database is away"},
+                    headers={"X-Request-ID": request_id},
+                )
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    acknowledged.append(request_id)
+
+        send("before", 5)
+        proxy.down()
+        ends = time.monotonic() + OUTAGE_S
+        while time.monotonic() < ends:
+            send("during", 1)
+            time.sleep(0.05)
+        proxy.up()
+        send("after", 5)
+        stored = _stored(migrated_pg_url, acknowledged)
+    assert set(statuses) == {200}, statuses
+    assert any("-during-" in request_id for request_id in acknowledged)
+    assert sorted(set(acknowledged) - stored) == []

@@ -1,0 +1,210 @@
+"""Both background log writers against the real shared tables: nothing accepted is lost.
+
+A row Postgres refuses costs only that row, a credits total beyond int4 is stored, and an
+outage (the database behind a relay a test switches off) is buffered up to the bound.
+Each writer is driven by explicit flushes (never started), so no test waits on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import asyncpg
+import psycopg
+import pytest
+
+from backends.core.persistence.records import RequestRecord
+from backends.core.persistence.write_policy import WriterCounts
+from backends.django_service.mlapi.request_log import BackgroundWriter
+from backends.fastapi_service.database import create_pool
+from backends.fastapi_service.request_log import RequestLogWriter
+from tests.persistence.tcp_proxy import TcpProxy
+
+INT4_MAX = 2**31 - 1
+# what each driver raises while the database is away (reset, then refused connections)
+AWAY = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, psycopg.OperationalError)
+
+
+class Writer(Protocol):
+    def submit(self, record: RequestRecord) -> None: ...
+    def flush(self) -> None: ...
+    def counts(self) -> WriterCounts: ...
+    def close(self) -> None: ...
+
+
+class FastAPIWriter:
+    """RequestLogWriter (asyncpg pool) driven from a test through its own event loop."""
+
+    def __init__(self, dsn: str, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._pool = self._loop.run_until_complete(create_pool(dsn, 2))
+        self._writer = RequestLogWriter(self._pool, interval_s=60, batch_size=100, **options)
+
+    def submit(self, record: RequestRecord) -> None:
+        self._writer.submit(record)
+
+    def flush(self) -> None:
+        self._loop.run_until_complete(self._writer.flush())
+
+    def counts(self) -> WriterCounts:
+        return self._writer.counts()
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._pool.close())
+        self._loop.close()
+
+
+class DjangoWriter:
+    """BackgroundWriter (psycopg, thread) with its flush called from the test thread."""
+
+    def __init__(self, dsn: str, **options: Any) -> None:
+        self._writer = BackgroundWriter(
+            dsn, interval_s=60, batch_size=100, connect_timeout_s=2, **options
+        )
+
+    def submit(self, record: RequestRecord) -> None:
+        self._writer.submit(lambda: record)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def counts(self) -> WriterCounts:
+        return self._writer.counts()
+
+    def close(self) -> None:
+        self._writer.stop()
+
+
+WRITERS: dict[str, Callable[..., Writer]] = {"fastapi": FastAPIWriter, "django": DjangoWriter}
+
+
+@pytest.fixture
+def proxy(migrated_pg_url: str) -> Iterator[TcpProxy]:
+    parts = urlsplit(migrated_pg_url)
+    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    relay.up()
+    yield relay
+    relay.down()
+
+
+def _through(proxy: TcpProxy, dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+
+
+def _open(kind: str, dsn: str, **options: Any) -> Writer:
+    return WRITERS[kind](dsn, **options)
+
+
+def _record(user: str, index: int, **values: Any) -> RequestRecord:
+    return RequestRecord.build(
+        service_name="test", endpoint="/api/v1/rag/search", method="POST", status_code=200,
+        duration_ms=2.0, request_id=f"{user}-{index}", user_id=user, **values,
+    )  # fmt: skip
+
+
+def _stored(pg: psycopg.Connection[Any], user: str) -> list[str]:
+    rows = pg.execute(
+        "SELECT request_id FROM ml_service_requests WHERE user_id = %s ORDER BY request_id",
+        (user,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+@pytest.fixture(scope="module")
+def pg(migrated_pg_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(migrated_pg_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_a_row_postgres_refuses_costs_only_that_row(
+    kind: str, migrated_pg_url: str, pg: psycopg.Connection[Any]
+) -> None:
+    user = f"refused-{uuid.uuid4().hex[:8]}"
+    records = [_record(user, i) for i in range(7)]
+    # a payload the sanitiser would have cleaned: a row jsonb refuses (NaN is not JSON)
+    poisoned = dataclasses.replace(records[3], request_payload={"top_k": float("nan")})
+    writer = _open(kind, migrated_pg_url)
+    try:
+        for record in [*records[:3], poisoned, *records[4:]]:
+            writer.submit(record)
+        writer.flush()
+        counts = writer.counts()
+    finally:
+        writer.close()
+    assert _stored(pg, user) == sorted(r.request_id for i, r in enumerate(records) if i != 3)
+    assert (counts.written, counts.refused, counts.pending) == (6, 1, 0)
+    usage = pg.execute(
+        "SELECT sum(total_requests) FROM ml_service_usage WHERE user_id = %s", (user,)
+    ).fetchone()
+    assert usage == (6,)  # the refused row's usage went with it, no more, no less
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_credits_beyond_int4_are_stored(
+    kind: str, migrated_pg_url: str, pg: psycopg.Connection[Any]
+) -> None:
+    user = f"credits-{uuid.uuid4().hex[:8]}"
+    writer = _open(kind, migrated_pg_url)
+    try:
+        for i in range(2):  # one batch whose sum already exceeds int4
+            writer.submit(_record(user, i, credits_charged=INT4_MAX))
+        writer.flush()
+        writer.submit(_record(user, 2, credits_charged=1))  # a later batch of the same user
+        writer.flush()
+        counts = writer.counts()
+    finally:
+        writer.close()
+    assert _stored(pg, user) == [f"{user}-0", f"{user}-1", f"{user}-2"]
+    assert counts.dropped == 0
+    total = pg.execute(
+        "SELECT total_credits FROM ml_service_usage WHERE user_id = %s", (user,)
+    ).fetchone()
+    assert total == (2 * INT4_MAX + 1,)
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_rows_accepted_during_an_outage_are_written_after_it(
+    kind: str, migrated_pg_url: str, proxy: TcpProxy, pg: psycopg.Connection[Any]
+) -> None:
+    user = f"outage-{uuid.uuid4().hex[:8]}"
+    writer = _open(kind, _through(proxy, migrated_pg_url))
+    try:
+        writer.submit(_record(user, 0))
+        writer.flush()
+        proxy.down()
+        for i in range(1, 6):
+            writer.submit(_record(user, i))
+            with pytest.raises(AWAY):
+                writer.flush()
+        assert writer.counts().pending == 5
+        proxy.up()
+        writer.flush()
+        counts = writer.counts()
+    finally:
+        writer.close()
+    assert _stored(pg, user) == [f"{user}-{i}" for i in range(6)]
+    assert (counts.written, counts.dropped, counts.pending) == (6, 0, 0)
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_a_full_buffer_drops_new_rows_and_counts_them(
+    kind: str, migrated_pg_url: str, pg: psycopg.Connection[Any]
+) -> None:
+    user = f"overflow-{uuid.uuid4().hex[:8]}"
+    writer = _open(kind, migrated_pg_url, buffer_rows=3)
+    try:
+        for i in range(5):  # no flush in between: as if the database were away
+            writer.submit(_record(user, i))
+        writer.flush()
+        counts = writer.counts()
+    finally:
+        writer.close()
+    assert _stored(pg, user) == [f"{user}-{i}" for i in range(3)]
+    assert (counts.written, counts.overflowed, counts.pending) == (3, 2, 0)
