@@ -65,6 +65,8 @@ def settings() -> dict[frozenset[str], bool]:
     for cls in _subclasses(BaseSettings):
         if not cls.__module__.startswith(("backends.", "gateway.")):
             continue
+        if cls.__subclasses__():  # a shared base (BackendServiceSettings): read via its subclasses
+            continue
         for name, field in cls.model_fields.items():
             if (cls.__name__, name) in NOT_AN_ENV_NAME:
                 continue
