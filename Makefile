@@ -51,8 +51,9 @@ test-deep: setup ## long fuzzing and slow suites (not part of make test)
 soak: setup ## 60 s mixed traffic through the gateway: errors, RSS growth, rows reconciled
 	$(UV_RUN) python -m devinfra soak --backend $${ML_SERVICE_BACKEND:-fastapi}
 
-bench: setup ## benchmark reports under bench/reports/
+bench: setup ## benchmark reports under bench/reports/ (then each backend vs its bare framework)
 	$(UV_RUN) python -m bench
+	$(UV_RUN) python -m bench.framework
 
 clean: ## remove local data (databases, model cache) and caches
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The ceilings the project was designed against (DESIGN.md, "Measured ceilings").
+"""The ceilings the project was designed against (its original plan's "Measured ceilings").
 
 Figures from other hardware and another day (2 cores, wrk on the same cores, 64
 connections, 2026-11-24): context for our numbers, never a pass/fail threshold.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bench.results import RunResult, Summary, find
 
-SOURCE = "DESIGN.md 'Measured ceilings' (2 cores, 64 connections, 2026-11-24, other hardware)"
+SOURCE = "the project plan's 'Measured ceilings' (2 cores, 64 conns, 2026-11-24, other hardware)"
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ SEED_FIGURES: tuple[SeedFigure, ...] = (
     ),
 )
 
-# Seed embedding throughput (DESIGN.md, offline model packages): texts/s at batch 32.
+# Seed embedding throughput (the project plan, offline model packages): texts/s at batch 32.
 SEED_EMBEDDINGS_BATCH32_PER_S = 200.0
 
 

@@ -3,7 +3,7 @@
 ``gateway.http1.Http1Upstream`` is the default (the hot path: pooled HTTP/1.1 on asyncio
 and httptools); ``HttpxUpstream`` wraps an injected ``httpx.AsyncBaseTransport``
 (MockTransport, respx, ASGITransport in tests). httpx's own pool is not used for proxying:
-it reached 6% of direct throughput here (encode/httpx#3215, DESIGN.md).
+it reached 6% of direct throughput here (encode/httpx#3215).
 """
 
 from __future__ import annotations

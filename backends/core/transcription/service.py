@@ -36,7 +36,7 @@ from backends.core.transcription.results import (
 )
 
 # Measured on this machine kind (2 cores, int8, beam 5, 2026-11-24, other jobs running):
-# a 24 s clip took 3.1-6.3 s (real-time factor 0.13-0.26); DESIGN.md measured 0.16.
+# a 24 s clip took 3.1-6.3 s (real-time factor 0.13-0.26); the plan: 0.16 elsewhere.
 # Whisper always decodes a whole 30 s window, so a 4 s clip still costs ~1.5 s.
 LOCAL_REAL_TIME_FACTOR = 0.16
 LOCAL_MIN_PROCESSING_S = 1.5
