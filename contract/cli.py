@@ -145,6 +145,7 @@ def run_check(
     from contract import compare, conformance, conformance_report, report, scenarios
     from contract import probes as probe_mod
     from contract.promise_tally import PromiseTally
+    from contract.results import PromiseResult
     from contract.spec import SpecError, load_spec
 
     out = sys.stdout
@@ -174,13 +175,15 @@ def run_check(
             options.base_url, spec.raw, headers=options.headers, timeout=options.request_timeout
         )
     profiles: list[dict[str, Any]] = []
+    promise_results: list[PromiseResult] = []
     if "core" in options.profiles:
         profiles.append(conformance_report.core_profile(results, outcome.errors))
     if tally is not None:
         reasons = scenarios.run_scenarios(
             options.base_url, tally, headers=options.headers, timeout=options.request_timeout
         )
-        profiles.append(conformance_report.behaviour_profile(tally.finish(reasons)))
+        promise_results = tally.finish(reasons)
+        profiles.append(conformance_report.behaviour_profile(promise_results))
     compared = compare.compare(options, spec, compare_url) if compare_url else None
     core_ok = "core" not in options.profiles or all(r.passed for r in results)
     passed = (
@@ -224,7 +227,13 @@ def run_check(
         data = report.build_json_report(
             meta=meta, results=results, errors=outcome.errors, compare=compared, passed=passed
         )
-        junit = report.build_junit(results, outcome.errors, compared, duration_s=outcome.duration_s)
+        junit = report.build_junit(
+            results,
+            outcome.errors,
+            compared,
+            duration_s=outcome.duration_s,
+            promises=promise_results,
+        )
         for path in report.write_reports(report_dir, data, junit):
             print(f"wrote {path}", file=out)
     return EXIT_OK if passed else EXIT_FAILED

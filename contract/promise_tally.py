@@ -59,6 +59,7 @@ class PromiseTally:
         self.results: dict[str, PromiseResult] = {}
         self.by_operation: dict[str, list[str]] = {}
         self.labels: dict[str, str] = {}
+        self.statuses: dict[str, dict[int, int]] = {}
         for path, item in (raw_spec.get("paths") or {}).items():
             for method, operation in (item or {}).items():
                 if method not in HTTP_METHODS or not isinstance(operation, dict):
@@ -87,6 +88,8 @@ class PromiseTally:
         names = self.by_operation.get(exchange.operation_id, [])
         verdicts = behaviour.evaluate(exchange, names)
         with self._lock:
+            seen = self.statuses.setdefault(exchange.operation_id, {})
+            seen[exchange.status] = seen.get(exchange.status, 0) + 1
             for name, problem in verdicts.items():
                 self.results[name].record(problem, reproduce)
 
@@ -109,5 +112,9 @@ class PromiseTally:
             elif not behaviour.known(name) and name not in relations:
                 result.skip_reason = "this suite version has no check for it"
             else:
-                result.skip_reason = "no successful response exercised it"
+                op_id = name.split("/", 1)[0]
+                seen = ", ".join(
+                    f"{status} x{n}" for status, n in sorted(self.statuses.get(op_id, {}).items())
+                )
+                result.skip_reason = f"no answer exercised it (statuses seen: {seen or 'none'})"
         return list(self.results.values())
