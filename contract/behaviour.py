@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared_schemas.promises import (
@@ -42,9 +42,8 @@ class Exchange:
     body: Any = None  # parsed JSON response, or None
     raw_request_body: bytes | None = None
     contract_version: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def field(self, name: str, default: Any = None) -> Any:
+    def sent(self, name: str, default: Any = None) -> Any:
         """A request body field (the contract's default when absent)."""
         if self.request_body is None:
             return default
@@ -190,7 +189,7 @@ def usage_total(ex: Exchange) -> str | None:
 
 @check("embeddings_batch/one-per-text")
 def one_per_text(ex: Exchange) -> str | None:
-    texts = ex.field("texts")
+    texts = ex.sent("texts")
     if not isinstance(texts, list):
         raise NotApplicable
     vectors, dims = ex.body["embeddings"], ex.body["dimensions"]
@@ -202,7 +201,7 @@ def one_per_text(ex: Exchange) -> str | None:
 
 @check("embeddings_similarity/mirrors-text2")
 def mirrors_text2(ex: Exchange) -> str | None:
-    text2, similarity = ex.field("text2"), ex.body["similarity"]
+    text2, similarity = ex.sent("text2"), ex.body["similarity"]
     if isinstance(text2, str):
         return (
             None
@@ -225,7 +224,7 @@ def one_default(ex: Exchange) -> str | None:
 
 @check("rag_index/counts-and-ids")
 def index_counts(ex: Exchange) -> str | None:
-    documents = ex.field("documents")
+    documents = ex.sent("documents")
     if not isinstance(documents, list):
         raise NotApplicable
     body = ex.body
@@ -234,7 +233,7 @@ def index_counts(ex: Exchange) -> str | None:
     for i, (doc, given) in enumerate(zip(documents, body["ids"], strict=True)):
         if isinstance(doc, dict) and doc.get("id") is not None and doc["id"] != given:
             return f"documents[{i}].id is {doc['id']!r}, ids[{i}] is {given!r}"
-    collection = ex.field("collection", "default")
+    collection = ex.sent("collection", "default")
     if body["collection"] != collection:
         return f"collection {body['collection']!r}, requested {collection!r}"
     return None
@@ -242,15 +241,15 @@ def index_counts(ex: Exchange) -> str | None:
 
 @check("rag_index_document/chunking-used")
 def chunking_used(ex: Exchange) -> str | None:
-    size, overlap = ex.field("chunk_size", 1000), ex.field("chunk_overlap", 200)
+    size, overlap = ex.sent("chunk_size", 1000), ex.sent("chunk_overlap", 200)
     body, expected_overlap = ex.body, min(overlap, size // 2)
     if body["chunk_size"] != size:
         return f"chunk_size {body['chunk_size']}, requested {size}"
     if body["chunk_overlap"] != expected_overlap:
         return f"chunk_overlap {body['chunk_overlap']}, expected min({overlap}, {size} // 2)"
     for name, default in (("document_id", None), ("collection", "default")):
-        if body[name] != ex.field(name, default):
-            return f"{name} {body[name]!r}, requested {ex.field(name, default)!r}"
+        if body[name] != ex.sent(name, default):
+            return f"{name} {body[name]!r}, requested {ex.sent(name, default)!r}"
     return None
 
 
@@ -263,7 +262,7 @@ def _results(ex: Exchange) -> list[dict[str, Any]]:
 @check("rag_search/top-k")
 @check("rag_query/top-k")
 def top_k(ex: Exchange) -> str | None:
-    limit, results = ex.field("top_k", 5), _results(ex)
+    limit, results = ex.sent("top_k", 5), _results(ex)
     return None if len(results) <= limit else f"{len(results)} results for top_k {limit}"
 
 
@@ -278,7 +277,7 @@ def best_first(ex: Exchange) -> str | None:
 @check("rag_search/score-threshold")
 @check("rag_query/score-threshold")
 def score_threshold(ex: Exchange) -> str | None:
-    threshold = ex.field("score_threshold", 0.0)
+    threshold = ex.sent("score_threshold", 0.0)
     low = [r["score"] for r in _results(ex) if r["score"] < threshold]
     return f"scores {low[:5]} below score_threshold {threshold}" if low else None
 
@@ -286,7 +285,7 @@ def score_threshold(ex: Exchange) -> str | None:
 @check("rag_search/filter")
 @check("rag_query/filter")
 def metadata_filter(ex: Exchange) -> str | None:
-    wanted = ex.field("filter")
+    wanted = ex.sent("filter")
     if not wanted:
         raise NotApplicable
     for r in _results(ex):
@@ -298,8 +297,8 @@ def metadata_filter(ex: Exchange) -> str | None:
 
 @check("rag_search/echo")
 def search_echo(ex: Exchange) -> str | None:
-    body, collection = ex.body, ex.field("collection", "default")
-    if body["query"] != ex.field("query"):
+    body, collection = ex.body, ex.sent("collection", "default")
+    if body["query"] != ex.sent("query"):
         return f"query echoed as {body['query']!r}"
     if body["collection"] != collection:
         return f"collection {body['collection']!r}, requested {collection!r}"
@@ -361,7 +360,7 @@ def label_matches_score(ex: Exchange) -> str | None:
 
 @check("analysis_summarize/max-length")
 def summary_max_length(ex: Exchange) -> str | None:
-    limit, body = ex.field("max_length", 100), ex.body
+    limit, body = ex.sent("max_length", 100), ex.body
     words = len(body["summary"].split())
     if body["word_count"] != words:
         return f"word_count {body['word_count']}, the summary has {words} words"
@@ -370,7 +369,7 @@ def summary_max_length(ex: Exchange) -> str | None:
 
 @check("analysis_keywords/max-keywords")
 def max_keywords(ex: Exchange) -> str | None:
-    limit, found = ex.field("max_keywords", 10), len(ex.body["keywords"])
+    limit, found = ex.sent("max_keywords", 10), len(ex.body["keywords"])
     return None if found <= limit else f"{found} keywords for max_keywords {limit}"
 
 
@@ -383,7 +382,7 @@ def keywords_best_first(ex: Exchange) -> str | None:
 
 @check("analysis_analyze/counts")
 def analyze_counts(ex: Exchange) -> str | None:
-    text = ex.field("text")
+    text = ex.sent("text")
     if not isinstance(text, str):
         raise NotApplicable
     body = ex.body
@@ -396,7 +395,7 @@ def analyze_counts(ex: Exchange) -> str | None:
 
 @check("analysis_analyze/requested-only")
 def requested_only(ex: Exchange) -> str | None:
-    asked = set(ex.field("analyses", ["sentiment", "summary", "keywords"]))
+    asked = set(ex.sent("analyses", ["sentiment", "summary", "keywords"]))
     for name in ("sentiment", "summary", "keywords"):
         present = ex.body[name] is not None
         if present != (name in asked):
@@ -406,7 +405,7 @@ def requested_only(ex: Exchange) -> str | None:
 
 @check("analysis_classify/distribution")
 def classify_distribution(ex: Exchange) -> str | None:
-    if ex.field("multi_label", False):
+    if ex.sent("multi_label", False):
         raise NotApplicable
     total = sum(c["confidence"] for c in ex.body["classifications"])
     return None if _close(total, 1.0, 1e-3) else f"confidences sum to {total:.6f}"
@@ -426,21 +425,21 @@ def classify_best_first(ex: Exchange) -> str | None:
 @check("analysis_classify/each-category-once")
 def each_category_once(ex: Exchange) -> str | None:
     expected: dict[str, str] = {}
-    for category in ex.field("categories"):
+    for category in ex.sent("categories"):
         label = category.strip()
         if label:
             expected.setdefault(label.casefold(), label)
     got = [c["category"] for c in ex.body["classifications"]]
     if sorted(got) != sorted(expected.values()):
         return f"categories {got[:8]}, expected each of {list(expected.values())[:8]} once"
-    if ex.body["multi_label"] != ex.field("multi_label", False):
-        return f"multi_label {ex.body['multi_label']}, requested {ex.field('multi_label', False)}"
+    if ex.body["multi_label"] != ex.sent("multi_label", False):
+        return f"multi_label {ex.body['multi_label']}, requested {ex.sent('multi_label', False)}"
     return None
 
 
 @check("analysis_classify/text-preview")
 def text_preview(ex: Exchange) -> str | None:
-    text = ex.field("text")
+    text = ex.sent("text")
     expected = text if len(text) <= 100 else text[:100] + "..."
     preview = ex.body["text_preview"]
     return (
@@ -450,7 +449,7 @@ def text_preview(ex: Exchange) -> str | None:
 
 @check("analysis_generate/max-tokens")
 def generate_max_tokens(ex: Exchange) -> str | None:
-    limit, used = ex.field("max_tokens", 1000), ex.body["usage"]["completion_tokens"]
+    limit, used = ex.sent("max_tokens", 1000), ex.body["usage"]["completion_tokens"]
     return None if used <= limit else f"{used} completion tokens for max_tokens {limit}"
 
 
@@ -487,14 +486,14 @@ def total_lines(ex: Exchange) -> str | None:
     defaults = {"lines_added": 0, "lines_removed": 0, "files_changed": 0, "commits": 1}
     defaults |= {"review_comments": 0, "blockers": 0}
     for name, default in defaults.items():
-        if metrics[name] != ex.field(name, default):
-            return f"metrics.{name} {metrics[name]}, requested {ex.field(name, default)}"
+        if metrics[name] != ex.sent(name, default):
+            return f"metrics.{name} {metrics[name]}, requested {ex.sent(name, default)}"
     return None
 
 
 @check("complexity_post_analyze/accuracy")
 def post_accuracy(ex: Exchange) -> str | None:
-    pre, body = ex.field("pre_complexity_score"), ex.body
+    pre, body = ex.sent("pre_complexity_score"), ex.body
     if pre is None:
         if body["accuracy_score"] is not None or body["point_adjustment"] != 1:
             return "without pre_complexity_score: accuracy_score must be null, adjustment 1"
@@ -521,14 +520,14 @@ def levels_in_order(ex: Exchange) -> str | None:
 
 @check("complexity_calculate_adjustment/accuracy")
 def adjustment_accuracy(ex: Exchange) -> str | None:
-    pre, actual = ex.field("pre_level"), ex.field("actual_level")
+    pre, actual = ex.sent("pre_level"), ex.sent("actual_level")
     expected, got = _accuracy(pre, actual), ex.body["accuracy_score"]
     return None if _close(got, expected, 0.01) else f"accuracy_score {got}, expected {expected}"
 
 
 @check("complexity_calculate_adjustment/direction")
 def adjustment_direction(ex: Exchange) -> str | None:
-    pre, actual = ex.field("pre_level"), ex.field("actual_level")
+    pre, actual = ex.sent("pre_level"), ex.sent("actual_level")
     expected = "underestimated" if actual > pre else "overestimated" if actual < pre else "accurate"
     got = ex.body["direction"]
     return None if got == expected else f"direction {got!r} for pre {pre} / actual {actual}"
@@ -543,7 +542,7 @@ def adjustment_bonus(ex: Exchange) -> str | None:
 
 @check("complexity_calculate_adjustment/hours-ratio")
 def hours_ratio(ex: Exchange) -> str | None:
-    estimated, actual = ex.field("estimated_hours"), ex.field("actual_hours")
+    estimated, actual = ex.sent("estimated_hours"), ex.sent("actual_hours")
     if estimated is None or actual is None:
         raise NotApplicable
     expected, got = actual / estimated, ex.body["adjustment_factor"]
@@ -557,7 +556,7 @@ def hours_ratio(ex: Exchange) -> str | None:
 
 @check("transcription_estimate_cost/minutes-and-cost")
 def minutes_and_cost(ex: Exchange) -> str | None:
-    seconds, body = ex.field("duration_seconds"), ex.body
+    seconds, body = ex.sent("duration_seconds"), ex.body
     if not _relative_close(body["duration_seconds"], seconds, 1e-3):
         return f"duration_seconds {body['duration_seconds']}, requested {seconds}"
     if not _relative_close(body["duration_minutes"], seconds / 60, 1e-3):
