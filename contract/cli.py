@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contract.conformance import PHASES, RunOptions
+from contract.conformance import PHASES, PROFILES, RunOptions
 
 DEFAULT_MAX_EXAMPLES = 10
 DEFAULT_SEED = 20261124
@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--spec",
         help="OpenAPI file or URL (e.g. http://host/openapi.json); default: contract/openapi.json",
     )
-    check.add_argument("--report", type=Path, help="directory for contract-report.json + JUnit XML")
+    check.add_argument(
+        "--report",
+        type=Path,
+        help="directory for conformance-report.{json,yaml}, contract-report.json and JUnit XML",
+    )
     check.add_argument(
         "--max-examples",
         type=_positive_int,
@@ -47,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_phases,
         default=PHASES,
         help=f"comma-separated subset of {','.join(PHASES)} (default: all)",
+    )
+    check.add_argument(
+        "--profile",
+        type=_profiles,
+        default=PROFILES,
+        help=f"comma-separated conformance profiles to judge, of {','.join(PROFILES)} "
+        "(default: all); behaviour checks the spec's x-promises, with stateful scenarios",
     )
     check.add_argument(
         "--workers",
@@ -109,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         headers=headers,
         request_timeout=args.request_timeout,
         exclude_checks=tuple(args.exclude_check),
+        profiles=args.profile,
     )
     return run_check(
         options,
@@ -130,8 +142,10 @@ def run_check(
     """Run the suite, print the table, write the reports; return the process exit code."""
     import schemathesis
 
-    from contract import compare, conformance, report
+    from contract import compare, conformance, conformance_report, report, scenarios
     from contract import probes as probe_mod
+    from contract.promise_tally import PromiseTally
+    from contract.results import PromiseResult
     from contract.spec import SpecError, load_spec
 
     out = sys.stdout
@@ -148,20 +162,34 @@ def run_check(
     print(
         f"contract check: {options.base_url} | spec {spec.location} (sha256 {spec.sha256[:12]}) "
         f"| schemathesis {schemathesis.__version__} | seed {options.seed} "
-        f"| max-examples {options.max_examples} | phases {','.join(options.phases)}",
+        f"| max-examples {options.max_examples} | phases {','.join(options.phases)} "
+        f"| profiles {','.join(options.profiles)}",
         file=out,
         flush=True,
     )
-    outcome = conformance.run_engine(options, spec)
+    tally = PromiseTally(spec.raw) if "behaviour" in options.profiles else None
+    outcome = conformance.run_engine(options, spec, tally)
     results = list(outcome.operations.values())
     if probes:
         results += probe_mod.run_probes(
             options.base_url, spec.raw, headers=options.headers, timeout=options.request_timeout
         )
+    profiles: list[dict[str, Any]] = []
+    promise_results: list[PromiseResult] = []
+    if "core" in options.profiles:
+        profiles.append(conformance_report.core_profile(results, outcome.errors))
+    if tally is not None:
+        reasons = scenarios.run_scenarios(
+            options.base_url, tally, headers=options.headers, timeout=options.request_timeout
+        )
+        promise_results = tally.finish(reasons)
+        profiles.append(conformance_report.behaviour_profile(promise_results))
     compared = compare.compare(options, spec, compare_url) if compare_url else None
+    core_ok = "core" not in options.profiles or all(r.passed for r in results)
     passed = (
-        all(r.passed for r in results)
+        core_ok
         and not outcome.errors
+        and all(p["result"] != "failure" for p in profiles)
         and (compared is None or compared.identical)
     )
     print(file=out)
@@ -177,12 +205,35 @@ def run_check(
     )
     for message in outcome.errors:
         print(f"run error: {message}", file=out)
+    conformance_report.print_summary(profiles, out)
     if report_dir is not None:
         meta = _meta(options, spec, started_at, outcome, compare_url)
+        document = conformance_report.build(
+            base_url=options.base_url,
+            health=_health(options),
+            spec=meta["spec"],
+            run={
+                "schemathesis_version": meta["schemathesis_version"],
+                "seed": options.seed,
+                "max_examples": options.max_examples,
+                "phases": list(options.phases),
+                "started_at": meta["started_at"],
+                "duration_s": meta["duration_s"],
+            },
+            profiles=profiles,
+        )
+        for path in conformance_report.write(report_dir, document):
+            print(f"wrote {path}", file=out)
         data = report.build_json_report(
             meta=meta, results=results, errors=outcome.errors, compare=compared, passed=passed
         )
-        junit = report.build_junit(results, outcome.errors, compared, duration_s=outcome.duration_s)
+        junit = report.build_junit(
+            results,
+            outcome.errors,
+            compared,
+            duration_s=outcome.duration_s,
+            promises=promise_results,
+        )
         for path in report.write_reports(report_dir, data, junit):
             print(f"wrote {path}", file=out)
     return EXIT_OK if passed else EXIT_FAILED
@@ -215,6 +266,28 @@ def _meta(
         "duration_s": round(outcome.duration_s, 3),
         "stop_reason": outcome.stop_reason,
     }
+
+
+def _health(options: RunOptions) -> dict[str, Any]:
+    """What the implementation says it is: its /health body, or why there is none."""
+    import httpx
+
+    try:
+        response = httpx.get(
+            options.base_url + "/health", headers=options.headers, timeout=options.request_timeout
+        )
+        body = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return body if isinstance(body, dict) else {"status_code": response.status_code}
+
+
+def _profiles(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [name for name in names if name not in PROFILES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown profile(s) {unknown}; choose from {PROFILES}")
+    return names
 
 
 def _positive_int(value: str) -> int:

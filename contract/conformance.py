@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract import checks
+from contract.behaviour import Exchange
+from contract.promise_tally import PromiseTally, curl_command, parse_json
 from contract.results import FailureRecord, OperationResult
 from contract.spec import SpecSource
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
+# core: shapes, status codes, the error shape; behaviour: the spec's x-promises.
+PROFILES = ("core", "behaviour")
 
 # Built-in checks we switch off, and why (everything else schemathesis ships stays on):
 # - max_response_time: latency is the benchmark's job, not the contract's.
@@ -35,6 +39,7 @@ class RunOptions:
     request_timeout: float = 30.0
     stateful_max_steps: int = 12
     exclude_checks: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = PROFILES
 
 
 @dataclass(slots=True)
@@ -149,8 +154,13 @@ def load_schema(options: RunOptions, spec: SpecSource) -> Any:
     return schemathesis.openapi.from_dict(spec.raw, config=build_config(options, spec))
 
 
-def run_engine(options: RunOptions, spec: SpecSource) -> RunOutcome:
-    """Run every enabled phase and return what happened, operation by operation."""
+def run_engine(
+    options: RunOptions, spec: SpecSource, tally: PromiseTally | None = None
+) -> RunOutcome:
+    """Run every enabled phase and return what happened, operation by operation.
+
+    With a `tally`, every response is also checked against its operation's promises.
+    """
     from schemathesis.core.result import Ok
     from schemathesis.engine import events, from_schema
 
@@ -164,7 +174,7 @@ def run_engine(options: RunOptions, spec: SpecSource) -> RunOutcome:
     try:
         for event in stream:
             if isinstance(event, events.ScenarioFinished):
-                _record_scenario(outcome, event)
+                _record_scenario(outcome, event, tally)
             elif isinstance(event, events.NonFatalError):
                 message = f"{event.info.title}: {event.info.message}".strip()
                 if event.related_to_operation:
@@ -183,7 +193,7 @@ def run_engine(options: RunOptions, spec: SpecSource) -> RunOutcome:
     return outcome
 
 
-def _record_scenario(outcome: RunOutcome, event: Any) -> None:
+def _record_scenario(outcome: RunOutcome, event: Any, tally: PromiseTally | None) -> None:
     recorder = event.recorder
     phase = str(event.phase.value) if hasattr(event.phase, "value") else str(event.phase)
     for case_id, node in recorder.cases.items():
@@ -200,6 +210,35 @@ def _record_scenario(outcome: RunOutcome, event: Any) -> None:
             result.failing_cases += 1
         for record in failed:
             result.add_failure(record)
+        if tally is not None:
+            _observe(tally, node.value, interaction)
+
+
+def _observe(tally: PromiseTally, case: Any, interaction: Any) -> None:
+    """Hand one recorded request/response to the behaviour checks."""
+    request, response = interaction.request, interaction.response
+    if response.content_size > len(response.content or b""):
+        return  # only part of the body was kept: nothing to judge
+    op_id = str(case.operation.definition.raw.get("operationId") or case.operation.label)
+    request_headers = {k: v[0] if isinstance(v, list) else v for k, v in request.headers.items()}
+    response_headers = {k.lower(): v[0] for k, v in response.headers.items() if v}
+    request_type = next((v for k, v in request_headers.items() if k.lower() == "content-type"), "")
+    exchange = Exchange(
+        operation_id=op_id,
+        method=request.method,
+        url=request.uri,
+        status=response.status_code,
+        request_headers=request_headers,
+        response_headers=response_headers,
+        request_body=parse_json(request.body, request_type),
+        body=parse_json(response.content, response_headers.get("content-type", "")),
+        raw_request_body=request.body,
+        contract_version=tally.contract_version,
+    )
+    if request.body and exchange.request_body is None and "json" in request_type:
+        return  # a body that is not JSON was sent on purpose: no promise covers it
+    reproduce = curl_command(request.method, request.uri, request_headers, request.body)
+    tally.observe(exchange, reproduce)
 
 
 def _failures(nodes: Iterable[Any], status: int) -> Iterable[FailureRecord]:

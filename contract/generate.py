@@ -16,6 +16,7 @@ from shared_schemas import API_TITLE, API_VERSION
 from shared_schemas.common import COLLECTION_PATTERN
 from shared_schemas.errors import ErrorResponse
 from shared_schemas.operations import OPERATIONS, TAGS, Operation
+from shared_schemas.promises import Promise, promises_for
 
 OUTPUT = Path(__file__).with_name("openapi.json")
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -39,6 +40,13 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     504: "The hosted provider timed out.",
 }
 READY_503 = "Not ready: the details list the failed checks."
+
+REQUEST_ID_HEADER: dict[str, Any] = {
+    "description": "Id of the request: the caller's X-Request-ID when it is 1..128 visible "
+    "ASCII characters, else a new one.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+}
+REQUEST_ID_REF = {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}}
 
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "name": {
@@ -116,6 +124,7 @@ def _success(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
         content[media_type] = {"schema": dict(_BINARY_SCHEMA if binary else _TEXT_SCHEMA)}
     response: dict[str, Any] = {
         "description": _first_line(op.response_model, op.summary),
+        "headers": dict(REQUEST_ID_REF),
         "content": content,
     }
     if op.operation_id in LINKS:
@@ -129,26 +138,26 @@ def _error(op: Operation, status: int) -> dict[str, Any]:
         "description": description or ERROR_DESCRIPTIONS[status],
         "content": {"application/json": {"schema": dict(ERROR_REF)}},
     }
+    response["headers"] = dict(REQUEST_ID_REF)
     if status == 429:
-        response["headers"] = {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "schema": {"type": "integer", "minimum": 0},
-            }
+        response["headers"]["Retry-After"] = {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 0},
         }
     return response
 
 
 def _operation(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    promises = promises_for(op.operation_id)
+    intro = _first_line(op.request_model, op.summary) if op.request_model else op.summary
     spec: dict[str, Any] = {
         "operationId": op.operation_id,
         "tags": [op.group],
         "summary": op.summary,
-        "description": _first_line(op.request_model, op.summary) if op.request_model else "",
+        "description": _with_promises(intro, promises),
         "responses": {"200": _success(op, refs)},
+        "x-promises": [promise.as_extension() for promise in promises],
     }
-    if not spec["description"]:
-        del spec["description"]
     if op.path_params:
         spec["parameters"] = [
             {"name": name, "in": "path", "required": True, **PATH_PARAMETERS[name]}
@@ -164,6 +173,14 @@ def _operation(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]
     for status in op.error_statuses:
         spec["responses"][str(status)] = _error(op, status)
     return spec
+
+
+def _with_promises(intro: str, promises: Sequence[Promise]) -> str:
+    """The description people read: the intro, then the promises the behaviour profile checks."""
+    lines = [f"- `{p.id}` ({p.kind}): {p.statement}" for p in promises]
+    return f"{intro}\n\nPromises (checked by the behaviour profile; `x-promises`):\n" + "\n".join(
+        lines
+    )
 
 
 def build_openapi() -> dict[str, Any]:
@@ -182,7 +199,10 @@ def build_openapi() -> dict[str, Any]:
         },
         "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
-        "components": {"schemas": top.get("$defs", {})},
+        "components": {
+            "schemas": top.get("$defs", {}),
+            "headers": {"RequestId": REQUEST_ID_HEADER},
+        },
     }
 
 

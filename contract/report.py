@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from contract.compare import CompareOutcome
-from contract.results import OperationResult
+from contract.results import OperationResult, PromiseResult
 
 # Characters XML 1.0 forbids; fuzzed payloads echoed in messages contain them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -109,8 +109,9 @@ def build_junit(
     compare: CompareOutcome | None,
     *,
     duration_s: float,
+    promises: Sequence[PromiseResult] = (),
 ) -> ET.ElementTree:
-    """JUnit XML: one testcase per operation/probe, plus one per compared operation."""
+    """JUnit XML: one testcase per operation/probe, per promise, and per compared operation."""
     root = ET.Element("testsuites")
     suite = ET.SubElement(root, "testsuite", name="contract", time=f"{duration_s:.3f}")
     failed = 0
@@ -131,6 +132,8 @@ def build_junit(
         ET.SubElement(case, "error", message=message.splitlines()[0] if message else "error")
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failed))
+    if promises:
+        _behaviour_suite(root, promises)
     if compare is not None:
         csuite = ET.SubElement(root, "testsuite", name="contract-compare")
         cfailed = 0
@@ -155,6 +158,24 @@ def build_junit(
             element.set(key, _xml_safe(value))
     ET.indent(root)
     return ET.ElementTree(root)
+
+
+def _behaviour_suite(root: ET.Element, promises: Sequence[PromiseResult]) -> None:
+    """The behaviour profile: one testcase per promise, skipped ones with their reason."""
+    suite = ET.SubElement(root, "testsuite", name="contract-behaviour")
+    for result in promises:
+        case = ET.SubElement(suite, "testcase", classname=result.operation, name=result.name)
+        if result.status == "failed":
+            node = ET.SubElement(case, "failure", message=result.failures[0].message)
+            node.text = "\n\n".join(
+                f"{result.statement}\n{f.message}\nReproduce:\n{f.reproduce}"
+                for f in result.failures
+            )
+        elif result.status == "skipped":
+            ET.SubElement(case, "skipped", message=result.skip_reason)
+    suite.set("tests", str(len(promises)))
+    suite.set("failures", str(sum(r.status == "failed" for r in promises)))
+    suite.set("skipped", str(sum(r.status == "skipped" for r in promises)))
 
 
 def _xml_safe(text: str) -> str:

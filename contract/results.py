@@ -87,3 +87,52 @@ class OperationResult:
             "failures": [failure.as_dict() for failure in self.failures],
             "errors": list(self.errors),
         }
+
+
+@dataclass(slots=True)
+class PromiseResult:
+    """One promise of one operation (a behaviour test): how often it was checked, how it broke."""
+
+    name: str  # "<operationId>/<promise id>"
+    operation: str  # "POST /path"
+    kind: str
+    statement: str
+    checked: int = 0
+    failures: list[FailureRecord] = field(default_factory=list)
+    skip_reason: str = ""
+    _seen: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def status(self) -> str:
+        """ "failed", "passed" (checked at least once, never broken) or "skipped"."""
+        if self.failures:
+            return "failed"
+        return "passed" if self.checked else "skipped"
+
+    def record(self, problem: str | None, reproduce: str) -> None:
+        """Count one check; keep the first few distinct problems with their reproduction."""
+        self.checked += 1
+        if problem is None or problem in self._seen or len(self.failures) >= 3:
+            return
+        self._seen.add(problem)
+        self.failures.append(
+            FailureRecord(
+                check=self.name,
+                title=f"Promise {self.name} broken",
+                message=problem,
+                reproduce=reproduce,
+                severity="high",
+            )
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "operation": self.operation,
+            "kind": self.kind,
+            "statement": self.statement,
+            "status": self.status,
+            "checked": self.checked,
+            "skip_reason": self.skip_reason if self.status == "skipped" else "",
+            "failures": [failure.as_dict() for failure in self.failures],
+        }

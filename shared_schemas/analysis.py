@@ -135,7 +135,7 @@ class AnalyzeResponse(ResponseModel):
     )
 
     word_count: int = Field(ge=0, description="Whitespace-separated words in the text.")
-    char_count: int = Field(ge=0, description="Characters in the text.")
+    char_count: int = Field(ge=0, description="Characters (Unicode code points) in the text.")
     sentiment: SentimentResult | None = Field(description="Sentiment, if requested.")
     summary: SummaryResult | None = Field(description="Summary, if requested.")
     keywords: KeywordsResult | None = Field(description="Keywords, if requested.")
@@ -157,7 +157,8 @@ class ClassifyRequest(_TextRequest):
     categories: list[CategoryName] = Field(
         min_length=1,
         max_length=MAX_CATEGORIES,
-        description="Candidate categories (1..50, each 1..100 chars; duplicates are dropped).",
+        description="Candidate categories (1..50, each 1..100 chars); duplicates (trimmed, "
+        "case-insensitive) are dropped, keeping the first spelling.",
     )
     multi_label: bool = Field(
         default=False, description="Score each category on its own instead of one distribution."

@@ -110,8 +110,14 @@ class PreEstimateResponse(ResponseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="Confidence in the estimate.")
     factors: list[Factor] = Field(max_length=50, description="Factors, in the order applied.")
     reasoning: str = Field(description="Explanation in one paragraph.")
-    calibrated: bool = Field(description="Whether post-analysis history adjusted the estimate.")
-    calibration_samples: int = Field(ge=0, description="History samples used for calibration.")
+    calibrated: bool = Field(
+        description="Whether post-analysis history adjusted the estimate (from 5 samples on)."
+    )
+    calibration_samples: int = Field(
+        ge=0,
+        description="Post-analyses of this issue_type sent with pre_complexity_score "
+        "(the most recent 50).",
+    )
     model: str = Field(description="Estimator version.")
     provider: ProviderName = Field(description='Always "heuristic".')
 

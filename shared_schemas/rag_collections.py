@@ -39,7 +39,8 @@ class CollectionsResponse(ResponseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"collections": [_COLLECTION]}]})
 
     collections: list[CollectionInfo] = Field(
-        max_length=MAX_COLLECTIONS_LISTED, description="Collections sorted by name (first 1000)."
+        max_length=MAX_COLLECTIONS_LISTED,
+        description="Collections sorted by name in code-point order (first 1000).",
     )
 
 
