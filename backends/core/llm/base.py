@@ -7,6 +7,10 @@ from typing import Protocol, runtime_checkable
 
 from backends.core.usage import Usage
 
+# Source text one RAG prompt may carry for a hosted model (whole documents may be 100k
+# characters and top_k 20; hosted contexts hold far more, but cost grows with it).
+HOSTED_CONTEXT_CHARS = 24_000
+
 
 @dataclass(frozen=True, slots=True)
 class Completion:
@@ -23,6 +27,11 @@ class LLMProvider(Protocol):
 
     provider: str
     default_model: str
+
+    @property
+    def max_context_chars(self) -> int:
+        """Characters of retrieved sources a RAG prompt may carry (the context bounds it)."""
+        ...
 
     def complete(
         self,

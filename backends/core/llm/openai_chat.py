@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
-from backends.core.llm.base import Completion
+from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion
 from backends.core.openai_errors import openai_errors
 from backends.core.usage import Usage
 
@@ -17,6 +17,7 @@ class OpenAIChatProvider:
     """Chat completions; build it with build_llm_provider (never without a key)."""
 
     provider = "openai"
+    max_context_chars = HOSTED_CONTEXT_CHARS
 
     def __init__(
         self,
