@@ -241,10 +241,12 @@ class OpenAICompat:
 
     async def _chat(self, request: Request, incoming: Incoming) -> Reply:
         body = fmt.parse(fmt.ChatBody, await self._json_body(request))
-        if body.stream:
-            raise OpenAIError(400, "stream=true is not supported yet", param="stream")
         generate = fmt.generate_request(body)
         generated = (await self._call("analysis_generate", incoming, payload=generate)).json()
+        if body.stream:
+            include_usage = bool((body.stream_options or {}).get("include_usage"))
+            events = fmt.chat_stream(generated, include_usage)
+            return Reply(200, "text/event-stream", events, ((b"cache-control", b"no-cache"),))
         return Reply.json(200, fmt.chat_response(generated))
 
     async def _transcriptions(self, request: Request, incoming: Incoming) -> Reply:

@@ -8,6 +8,7 @@ never silently dropped.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from typing import Any, Literal, TypeVar
@@ -189,6 +190,7 @@ class ChatBody(_Body):
     temperature: float | None = Field(default=None, ge=0, le=2)
     n: int = 1
     stream: bool = False
+    stream_options: dict[str, Any] | None = None
     tools: list[Any] | None = None
 
 
@@ -268,6 +270,38 @@ def chat_response(generated: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def chat_stream(generated: dict[str, Any], include_usage: bool) -> bytes:
+    """The chat.completion.chunk events of a whole answer, ending ``data: [DONE]``.
+
+    The contract's /analysis/generate answers whole, so the text is one chunk: the SSE
+    protocol is what a streaming client needs; token by token needs a streaming backend.
+    """
+    whole = chat_response(generated)
+    choice = whole["choices"][0]
+    base = {
+        "id": whole["id"],
+        "object": "chat.completion.chunk",
+        "created": whole["created"],
+        "model": whole["model"],
+    }
+    deltas = [
+        {"role": "assistant", "content": ""},
+        {"content": choice["message"]["content"]},
+    ]
+    events = [
+        {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        for delta in deltas
+    ]
+    events.append(
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
+    )
+    if include_usage:
+        events.append({**base, "choices": [], "usage": whole["usage"]})
+    lines = [f"data: {json.dumps(event)}\n\n" for event in events]
+    lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
 
 
 # --- audio transcriptions -------------------------------------------------------------

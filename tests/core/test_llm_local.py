@@ -130,6 +130,13 @@ def test_streamed_pieces_add_up_to_the_whole_answer(llm: LocalLlamaProvider) -> 
     assert "".join(pieces).strip() == whole
 
 
+def test_the_same_request_gives_the_same_answer(llm: LocalLlamaProvider) -> None:
+    # without a KV-cache reset the repeat reused the cached prompt and answered differently
+    llm.complete("What is the capital of France?", max_tokens=4, temperature=0)
+    first = llm.complete("Name a colour.", max_tokens=16, temperature=0).text
+    assert llm.complete("Name a colour.", max_tokens=16, temperature=0).text == first
+
+
 def test_a_stream_checks_the_model_before_the_first_piece(llm: LocalLlamaProvider) -> None:
     with pytest.raises(UnknownModel):
         llm.stream("hello", model="other")

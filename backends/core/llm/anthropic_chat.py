@@ -69,15 +69,7 @@ class AnthropicChatProvider:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Completion:
-        # No temperature: the Messages API of anthropic SDK 2.x has no sampling parameters
-        # (its models choose their own), so a request's temperature does not apply here.
-        arguments: dict[str, Any] = {
-            "model": model or self.default_model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens or self._default_max_tokens,
-        }
-        if system:
-            arguments["system"] = system
+        arguments = self._arguments(prompt, system, model, max_tokens)
         with anthropic_errors("messages", secret=self._secret):
             response = self._client.messages.create(**arguments)
         text = "".join(block.text for block in response.content if block.type == "text")
@@ -94,3 +86,39 @@ class AnthropicChatProvider:
                 completion_tokens=response.usage.output_tokens,
             ),
         )
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[str]:
+        """Text pieces of a streamed message (its ``text_delta`` events)."""
+        arguments = self._arguments(prompt, system, model, max_tokens)
+        with anthropic_errors("messages", secret=self._secret):
+            events = self._client.messages.create(**arguments, stream=True)
+        return self._pieces(events)
+
+    def _pieces(self, events: Any) -> Iterator[str]:
+        with anthropic_errors("messages", secret=self._secret), events:
+            for event in events:
+                delta = event.delta if event.type == "content_block_delta" else None
+                if delta is not None and delta.type == "text_delta" and delta.text:
+                    yield delta.text
+
+    def _arguments(
+        self, prompt: str, system: str | None, model: str | None, max_tokens: int | None
+    ) -> dict[str, Any]:
+        # No temperature: the Messages API of anthropic SDK 2.x has no sampling parameters
+        # (its models choose their own), so a request's temperature does not apply here.
+        arguments: dict[str, Any] = {
+            "model": model or self.default_model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens or self._default_max_tokens,
+        }
+        if system:
+            arguments["system"] = system
+        return arguments

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -43,4 +44,20 @@ class LLMProvider(Protocol):
         temperature: float | None = None,
     ) -> Completion:
         """Answer ``prompt`` (``model`` None = the provider's default); domain errors on failure."""
+        ...
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[str]:
+        """The answer's text pieces as the model produces them (``complete``'s arguments).
+
+        Errors the provider reports before generating (unknown model, refused request)
+        raise here, before the first piece; closing the iterator early ends the generation.
+        """
         ...

@@ -207,6 +207,10 @@ class LocalLlamaProvider:
 
     def _create(self, arguments: dict[str, Any]) -> Any:
         llama = self._loaded()
+        # Forget the previous prompt: llama-cpp-python would reuse its shared prefix from the
+        # KV cache, and evaluating a prompt in different batches changes the logits enough
+        # that the same request at temperature 0 gave two different answers.
+        llama.reset()  # type: ignore[no-untyped-call]
         try:
             return llama.create_chat_completion(**arguments)
         except ValueError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
@@ -43,16 +44,9 @@ class OpenAIChatProvider:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Completion:
-        messages: list[Any] = []
-        if system:
-            messages.append({"role": "system", "content": system})
-        messages.append({"role": "user", "content": prompt})
         with openai_errors("chat completions", secret=self._secret):
             response = self._client.chat.completions.create(
-                model=model or self.default_model,
-                messages=messages,
-                max_tokens=max_tokens or self._default_max_tokens,
-                temperature=self._default_temperature if temperature is None else temperature,
+                **self._arguments(prompt, system, model, max_tokens, temperature)
             )
         if not response.choices:
             raise UpstreamError("OpenAI-compatible provider (chat completions) returned no choices")
@@ -69,3 +63,43 @@ class OpenAIChatProvider:
                 else None
             ),
         )
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[str]:
+        """Text pieces of a streamed chat completion (``stream: true`` upstream)."""
+        arguments = self._arguments(prompt, system, model, max_tokens, temperature)
+        with openai_errors("chat completions", secret=self._secret):
+            chunks = self._client.chat.completions.create(**arguments, stream=True)
+        return self._pieces(chunks)
+
+    def _pieces(self, chunks: Any) -> Iterator[str]:
+        with openai_errors("chat completions", secret=self._secret), chunks:
+            for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+
+    def _arguments(
+        self,
+        prompt: str,
+        system: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        temperature: float | None,
+    ) -> dict[str, Any]:
+        messages: list[Any] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": prompt})
+        return {
+            "model": model or self.default_model,
+            "messages": messages,
+            "max_tokens": max_tokens or self._default_max_tokens,
+            "temperature": self._default_temperature if temperature is None else temperature,
+        }
