@@ -21,6 +21,8 @@ setup: ## install uv, system packages and the locked Python environment (idempot
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@command -v kubectl >/dev/null 2>&1 || bash compose/install-kubectl.sh
+	@[ -x .venv/bin/python ] && .venv/bin/python -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama_cpp") is None)' 2>/dev/null || \
+		echo "installing llama-cpp-python: built from source with -DGGML_NATIVE=ON the first time on a machine (12-18 min on 2 cores; uv caches the wheel)"
 	@$(UV) sync --frozen --python python3.11 --quiet
 	@[ -f .env ] || cp .env.example .env
 

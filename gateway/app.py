@@ -16,6 +16,7 @@ from gateway.headers import Incoming, read_request
 from gateway.health import health_body, readiness
 from gateway.http1 import Http1Upstream
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics, route_group
+from gateway.openai_compat import OpenAICompat
 from gateway.proxy import ClientDisconnected, Forwarder
 from gateway.rate_limit import RateLimiter
 from gateway.registry import build_registry
@@ -50,6 +51,9 @@ class GatewayApp:
         self._guarded = self.keys.enabled or bool(settings.rate_limit_per_minute)
         self._health_timeout_s = settings.timeout_for("health")
         self._backend_header = (b"x-ml-backend", self.registry.selected.header_value)
+        self._openai = OpenAICompat(
+            self.registry, settings, self.metrics, self._admit if self._guarded else None
+        )
         self._own: dict[str, OwnRoute] = {
             "/health": self._health,
             "/ready": self._ready,
@@ -72,6 +76,7 @@ class GatewayApp:
                 self.settings.rate_limit_redis_timeout_s,
             )
         self._forwarder = Forwarder(upstream, self.registry, self.settings, self.metrics)
+        self._openai.upstream = upstream
         log.info(
             "gateway -> %s (%s)%s",
             self.registry.selected.name,
@@ -81,7 +86,7 @@ class GatewayApp:
         try:
             yield
         finally:
-            self._forwarder = None
+            self._forwarder = self._openai.upstream = None
             if self._limiter is not None:
                 await self._limiter.aclose()
             if self._injected is None:  # an injected transport belongs to its caller
@@ -121,6 +126,9 @@ class GatewayApp:
                 await send_error(send, 405, "Method not allowed", incoming.request_id, headers)
                 return
             await own(send, incoming)
+            return
+        if path.startswith("/v1/"):  # OpenAI's API, translated (gateway.openai_compat)
+            await self._openai(scope, receive, send, incoming)
             return
         group = route_group(path)
         backend, status = self.registry.selected.name, CLIENT_CLOSED

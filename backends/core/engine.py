@@ -89,9 +89,12 @@ class Engine:
             checks["vector_store"] = ReadinessCheck(True, self.settings.resolved_vector_store)
         except Exception as exc:
             checks["vector_store"] = ReadinessCheck(False, f"{type(exc).__name__}: {exc}")
+        # "<provider>: <model>": the gateway's /v1/models lists the chat model from it
         checks["llm"] = ReadinessCheck(
             self.llm is not None,
-            None if self.llm is not None else "offline: extractive answers, /generate is 503",
+            f"{self.llm.provider}: {self.llm.default_model}"
+            if self.llm is not None
+            else "offline: extractive answers, /generate is 503",
             required=False,
         )
         return checks

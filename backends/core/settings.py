@@ -33,11 +33,28 @@ class EngineSettings(BaseSettings):
     embedding_dimensions: int | None = Field(default=None, ge=1, le=8192)
     embedding_batch_size: int = Field(default=32, ge=1, le=512)
 
-    # text generation (RAG answers, /analysis/generate)
-    llm_provider: Literal["extractive", "openai"] = "extractive"
-    default_llm_model: str = "gpt-4o-mini"
+    # text generation (RAG answers, /analysis/generate); unset = a hosted provider whose key
+    # is set (OpenAI first), else the packaged local model, else extractive
+    llm_provider: Literal["local", "openai", "anthropic", "extractive"] | None = None
+    default_llm_model: str | None = None  # provider default when unset
     default_temperature: float = Field(default=0.7, ge=0, le=2)
     default_max_tokens: int = Field(default=1000, ge=1, le=4000)
+
+    # local generation: llama.cpp on a GGUF file (unset = the packaged SmolLM2-135M-Instruct)
+    local_llm_model_path: Path | None = None
+    # prompt + answer, in tokens: SmolLM2 was trained on 8k, but the KV cache and the time to
+    # read a long prompt grow with it (2048 tokens: ~50 MB, a few seconds of prompt on 2 cores)
+    local_llm_context_tokens: int = Field(default=2048, ge=256, le=32768)
+    local_llm_threads: int = Field(default=2, ge=1, le=64)
+    # >1 penalises tokens of the last 64: at 1.0 SmolLM2 listing the days of the week goes on
+    # to "8. Monday" until max_tokens; 1.1 stops after Sunday; 1.3 garbles the list
+    local_llm_repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+
+    # hosted Anthropic provider (Messages API); never called without a key
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_timeout_s: float = Field(default=30.0, gt=0)
+    anthropic_max_retries: int = Field(default=2, ge=0, le=10)
 
     # vector store: pgvector in DATABASE_URL unless QDRANT_URL (server) or QDRANT_PATH (local mode)
     vector_store: Literal["pgvector", "qdrant"] | None = None
@@ -55,6 +72,17 @@ class EngineSettings(BaseSettings):
     model_cache_dir: Path = Path(".data/models")
 
     @property
+    def resolved_llm_provider(self) -> Literal["local", "openai", "anthropic", "extractive"]:
+        """LLM_PROVIDER if set; else OpenAI or Anthropic when its key is set; else local."""
+        if self.llm_provider is not None:
+            return self.llm_provider
+        if _has_key(self.openai_api_key):
+            return "openai"
+        if _has_key(self.anthropic_api_key):
+            return "anthropic"
+        return "local"
+
+    @property
     def resolved_vector_store(self) -> Literal["pgvector", "qdrant"]:
         """pgvector unless Qdrant was asked for explicitly or by URL/path."""
         if self.vector_store is not None:
@@ -62,3 +90,7 @@ class EngineSettings(BaseSettings):
         if self.qdrant_url or self.qdrant_path:
             return "qdrant"
         return "pgvector"
+
+
+def _has_key(key: SecretStr | None) -> bool:
+    return key is not None and bool(key.get_secret_value().strip())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
-from backends.core.llm.base import Completion
+from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion
 from backends.core.openai_errors import openai_errors, parsed
 from backends.core.usage import Usage
 
@@ -17,6 +18,7 @@ class OpenAIChatProvider:
     """Chat completions; build it with build_llm_provider (never without a key)."""
 
     provider = "openai"
+    max_context_chars = HOSTED_CONTEXT_CHARS
 
     def __init__(
         self,
@@ -42,16 +44,9 @@ class OpenAIChatProvider:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Completion:
-        messages: list[Any] = []
-        if system:
-            messages.append({"role": "system", "content": system})
-        messages.append({"role": "user", "content": prompt})
         with openai_errors("chat completions", secret=self._secret):
             response = self._client.chat.completions.create(
-                model=model or self.default_model,
-                messages=messages,
-                max_tokens=max_tokens or self._default_max_tokens,
-                temperature=self._default_temperature if temperature is None else temperature,
+                **self._arguments(prompt, system, model, max_tokens, temperature)
             )
             response = parsed(response, "chat completions")
         if not response.choices:
@@ -69,3 +64,43 @@ class OpenAIChatProvider:
                 else None
             ),
         )
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[str]:
+        """Text pieces of a streamed chat completion (``stream: true`` upstream)."""
+        arguments = self._arguments(prompt, system, model, max_tokens, temperature)
+        with openai_errors("chat completions", secret=self._secret):
+            chunks = self._client.chat.completions.create(**arguments, stream=True)
+        return self._pieces(chunks)
+
+    def _pieces(self, chunks: Any) -> Iterator[str]:
+        with openai_errors("chat completions", secret=self._secret), chunks:
+            for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+
+    def _arguments(
+        self,
+        prompt: str,
+        system: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        temperature: float | None,
+    ) -> dict[str, Any]:
+        messages: list[Any] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": prompt})
+        return {
+            "model": model or self.default_model,
+            "messages": messages,
+            "max_tokens": max_tokens or self._default_max_tokens,
+            "temperature": self._default_temperature if temperature is None else temperature,
+        }

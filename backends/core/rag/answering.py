@@ -15,9 +15,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "context does not contain the answer, say so plainly instead of guessing. Cite the "
     "passages you use as [1], [2], ... after the statements they support."
 )
-# LLM context bounds: whole documents may be 100k characters and top_k 20.
+# Longest part of one source in an LLM prompt (the provider bounds the total).
 MAX_SOURCE_CHARS = 4000
-MAX_CONTEXT_CHARS = 24000
 # Extractive answer bounds: sentences considered (one embedding call) and kept.
 MAX_CANDIDATE_SENTENCES = 96
 MAX_SENTENCE_CHARS = 500
@@ -25,6 +24,12 @@ ANSWER_SENTENCES = 3
 # Sentences scoring below this share of the best one are left out of the answer.
 RELATIVE_CUTOFF = 0.6
 
+# An LLM answer that cites none of its sources gets a marker for each source it is this
+# similar to (cosine of MiniLM vectors). Measured on SmolLM2-135M answers: 0.34-0.97 to
+# the source an answer came from, -0.07-0.09 to the others and for "I don't know".
+CITATION_MIN_SIMILARITY = 0.3
+
+_CITATION = re.compile(r"\[(\d+)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*")
 _WORD = re.compile(r"\w")
 
@@ -38,12 +43,17 @@ def no_sources_answer(collection: str) -> str:
     )
 
 
-def build_prompt(question: str, sources: Sequence[ScoredPoint]) -> str:
-    """Numbered context blocks separated by ``---`` (as the reference), then the question."""
+def build_prompt(question: str, sources: Sequence[ScoredPoint], max_context_chars: int) -> str:
+    """Numbered context blocks separated by ``---`` (as the reference), then the question.
+
+    Each source gets at most an equal share of ``max_context_chars``, so a small local
+    model's context still shows every source it is asked to cite.
+    """
     blocks: list[str] = []
-    budget = MAX_CONTEXT_CHARS
+    budget = max_context_chars
+    share = min(MAX_SOURCE_CHARS, max_context_chars // max(1, len(sources)))
     for number, source in enumerate(sources, start=1):
-        text = source.text[: min(MAX_SOURCE_CHARS, budget)]
+        text = source.text[: min(share, budget)]
         if not text:
             break
         blocks.append(f"[{number}] (document: {source.document_id})\n{text}")
@@ -96,3 +106,22 @@ def extractive_answer(
             break
     chosen.sort(key=lambda c: (c[0], c[1]))
     return " ".join(f"{sentence} [{number}]" for number, _, sentence in chosen)
+
+
+def cite_sources(answer: str, sources: Sequence[ScoredPoint], embed: Embed) -> str:
+    """The LLM's answer, with ``[n]`` markers added when it cites none of the sources itself.
+
+    Small local models rarely follow the citation instruction; the markers then name the
+    sources the whole answer is close to, so a reader can still check it against them.
+    """
+    cited = {int(n) for n in _CITATION.findall(answer)}
+    if not answer.strip() or not sources or cited & set(range(1, len(sources) + 1)):
+        return answer
+    vectors = embed([answer, *(source.text for source in sources)])
+    similarity = vectors[1:] @ vectors[0]
+    markers = "".join(
+        f"[{number}]"
+        for number, score in enumerate(similarity.tolist(), start=1)
+        if score >= CITATION_MIN_SIMILARITY
+    )
+    return f"{answer} {markers}" if markers else answer

@@ -169,14 +169,14 @@ class RagService:
             answer = answering.extractive_answer(vector, sources, self._embed)
             return self._extractive(answer, sources)
         completion = self.llm.complete(
-            answering.build_prompt(query, sources),
+            answering.build_prompt(query, sources, self.llm.max_context_chars),
             system=clean_text(system_prompt or "") or answering.DEFAULT_SYSTEM_PROMPT,
             model=model,
             max_tokens=max_tokens,
             temperature=temperature,
         )
         return QueryOutcome(
-            answer=completion.text,
+            answer=answering.cite_sources(completion.text, sources, self._embed),
             sources=sources,
             model=completion.model,
             provider=completion.provider,
