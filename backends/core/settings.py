@@ -31,7 +31,12 @@ class EngineSettings(BaseSettings):
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str | None = None  # provider default when unset
     embedding_dimensions: int | None = Field(default=None, ge=1, le=8192)
-    embedding_batch_size: int = Field(default=32, ge=1, le=512)
+
+    # inference runtime: per local model, one bounded queue and one worker running batches
+    inference_queue_size: int = Field(default=256, ge=1)  # items (texts) waiting; then 503
+    inference_max_batch_size: int = Field(default=32, ge=1, le=1024)
+    inference_max_batch_tokens: int = Field(default=8192, ge=1)  # rows x longest row
+    inference_threads: int | None = Field(default=None, ge=1, le=256)  # None: usable cores
 
     # text generation (RAG answers, /analysis/generate)
     llm_provider: Literal["extractive", "openai"] = "extractive"
