@@ -48,7 +48,7 @@ class Engine:
         self.llm: LLMProvider | None = build_llm_provider(settings)
         self.embeddings = EmbeddingService(self.embedding_registry)
         self.analysis = AnalysisService(self.embedding_registry, self.llm)
-        self.transcription = TranscriptionService(settings)
+        self.transcription = TranscriptionService(settings, runtime=self.inference)
         self._history_pool: ConnectionPool | None = None
         self._store: VectorStore | None = None
         self._rag: RagService | None = None

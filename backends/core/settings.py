@@ -57,6 +57,8 @@ class EngineSettings(BaseSettings):
     max_audio_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     # 30 min of audio: ~115 MB of decoded samples and ~5 min of CPU for the local model
     max_audio_seconds: int = Field(default=1800, ge=1)
+    # recordings waiting for the local model (it runs one at a time); then 503
+    transcription_queue_size: int = Field(default=8, ge=1)
     model_cache_dir: Path = Path(".data/models")
 
     @property

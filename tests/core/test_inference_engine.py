@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from backends.core.embeddings.local import LOCAL_MODEL_ID
 from backends.core.engine import Engine
 from backends.core.inference.metrics import CONTENT_TYPE
 from backends.core.rag.results import DocumentInput
+from backends.core.transcription.local import LOCAL_MODEL as LOCAL_WHISPER
 from tests.core.engine_fixtures import engine_settings
 from tests.core.inference_fixtures import GatedMiniLM
 
@@ -18,9 +20,13 @@ from tests.core.inference_fixtures import GatedMiniLM
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A started engine over a local-mode Qdrant, no database."""
-    path: Path = tmp_path_factory.mktemp("qdrant")
     settings = engine_settings(
-        database_url=None, vector_store="qdrant", qdrant_url=None, qdrant_path=path
+        database_url=None,
+        vector_store="qdrant",
+        qdrant_url=None,
+        qdrant_path=tmp_path_factory.mktemp("qdrant"),
+        transcription_provider="local",
+        model_cache_dir=tmp_path_factory.mktemp("models"),
     )
     engine = Engine(settings, service_name="inference-tests")
     engine.start()
@@ -30,9 +36,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         engine.close()
 
 
-def _batches_run(engine: Engine) -> float:
+def _batches_run(engine: Engine, model: str = LOCAL_MODEL_ID) -> float:
     value = engine.inference.metrics.registry.get_sample_value(
-        "inference_batch_size_count", {"model": LOCAL_MODEL_ID}
+        "inference_batch_size_count", {"model": model}
     )
     return value or 0.0
 
@@ -60,6 +66,14 @@ def test_every_embedding_use_case_runs_in_the_runtime(engine: Engine, use_case: 
     before = _batches_run(engine)
     USE_CASES[use_case](engine)
     assert _batches_run(engine) > before
+
+
+def test_local_transcription_runs_in_the_runtime(engine: Engine, tmp_path: Path) -> None:
+    wav = tmp_path / "hello.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "hello world"], check=True, timeout=30)
+    rendered = engine.transcription.transcribe(wav.read_bytes(), "hello.wav", "en", "text")
+    assert isinstance(rendered.body, str) and "hello" in rendered.body.lower()
+    assert _batches_run(engine, LOCAL_WHISPER) == 1
 
 
 def test_readiness_reports_a_saturated_queue_without_failing(engine: Engine) -> None:

@@ -40,19 +40,26 @@ class InferenceRuntime:
         self._lock = threading.Lock()
 
     def queue(
-        self, model: BatchModel[ItemT, PreparedT, OutT], *, max_batch_size: int | None = None
+        self,
+        model: BatchModel[ItemT, PreparedT, OutT],
+        *,
+        max_batch_size: int | None = None,
+        queue_size: int | None = None,
     ) -> BatchQueue[ItemT, PreparedT, OutT]:
         """The queue that runs ``model`` (created on first ask; one per model name).
 
         ``max_batch_size=1`` is for models that do not batch (Whisper): they still get the
-        bounded queue, the single worker and the metrics.
+        bounded queue, the single worker and the metrics. Either limit left out is the
+        runtime's.
         """
         with self._lock:
             queue = self._queues.get(model.name)
             if queue is None:
-                limits = self.limits
-                if max_batch_size is not None:
-                    limits = BatchLimits(limits.queue_size, max_batch_size, limits.max_batch_tokens)
+                limits = BatchLimits(
+                    queue_size or self.limits.queue_size,
+                    max_batch_size or self.limits.max_batch_size,
+                    self.limits.max_batch_tokens,
+                )
                 queue = BatchQueue(model, limits, self.metrics)
                 self._queues[model.name] = queue
             if queue.model is not model:
