@@ -12,9 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-import numpy as np
-
-from backends.core.embeddings.local import LocalMiniLMProvider, mean_pool
+from backends.core.embeddings.local import LocalMiniLMProvider
 from backends.core.embeddings.registry import EmbeddingRegistry
 from backends.core.embeddings.service import EmbeddingService
 from backends.core.settings import EngineSettings
@@ -71,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = EngineSettings(  # type: ignore[call-arg]
-        _env_file=None, embedding_provider="local", embedding_batch_size=32
+        _env_file=None, embedding_provider="local"
     )
     registry = EmbeddingRegistry(settings)
     service = EmbeddingService(registry)
@@ -79,21 +77,15 @@ def main() -> None:
     start = time.perf_counter()
     provider.load()
     load_s = time.perf_counter() - start
-    runtime = provider._runtime
-    assert runtime is not None
+    model = provider.onnx
 
     texts = make_texts(args.texts)
     singles = texts[: args.batch1_texts]
     batches = [texts[i : i + 32] for i in range(0, len(texts), 32)]
 
-    # Direct: the same tokenizer and session, no provider/service code in between.
-    def direct(group: list[str]) -> np.ndarray:
-        enc = runtime.tokenizer.encode_batch(group)
-        ids = np.array([e.ids for e in enc], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (hidden,) = runtime.session.run(None, feeds)
-        return mean_pool(hidden, mask)
+    # Direct: the model's own tokenise, pad, session.run, mean-pool; no queue or service.
+    def direct(group: list[str]) -> object:
+        return model.run([model.prepare(t)[0] for t in group])
 
     for group in batches[:2]:  # warm-up: first runs allocate arenas
         direct(group)
@@ -123,7 +115,8 @@ def main() -> None:
     load1, load5, _ = os.getloadavg()
     print(f"local embeddings: {provider.model} int8 ONNX, {provider.dimensions} dims")
     print(
-        f"cpu: {os.cpu_count()} cores, {platform.machine()}; intra_op_threads=2; "
+        f"cpu: {os.cpu_count()} cores, {platform.machine()}; "
+        f"intra_op_threads={registry.runtime.threads}; "
         f"model load {load_s:.2f} s; load average {load1:.2f} (1 min) {load5:.2f} (5 min)"
     )
     print(f"texts: {len(texts)} short sentences (8-14 words); medians of {args.rounds} rounds")
@@ -132,8 +125,8 @@ def main() -> None:
     for label, d_rate, s_rate, ratio in rows:
         print(f"{label:10}{d_rate:>20.1f}{s_rate:>18.1f}{ratio:>16.3f}x")
     print()
-    print("direct = tokenizer + session.run + mean-pool on the provider's own session;")
-    print("service = EmbeddingService (validation, provider, length-sorted batching, tolist).")
+    print("direct = tokenise + pad + session.run + mean-pool on the provider's own session;")
+    print("service = EmbeddingService (validation, provider, the runtime's queue, tolist).")
     print("A ratio below 1 is the service layer's cost: overhead = 1 - ratio.")
 
 

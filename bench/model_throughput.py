@@ -13,8 +13,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from bench.engine import compare, make_texts
 
 
@@ -29,13 +27,12 @@ class ModelThroughput:
 
 def measure(texts: int = 96, rounds: int = 3) -> ModelThroughput:
     """Texts/s of onnxruntime called directly (batch 1 and 32) and of EmbeddingService."""
-    from backends.core.embeddings.local import mean_pool
     from backends.core.embeddings.registry import EmbeddingRegistry
     from backends.core.embeddings.service import EmbeddingService
     from backends.core.settings import EngineSettings
 
     settings = EngineSettings(  # type: ignore[call-arg]
-        _env_file=None, embedding_provider="local", embedding_batch_size=32
+        _env_file=None, embedding_provider="local"
     )
     registry = EmbeddingRegistry(settings)
     service = EmbeddingService(registry)
@@ -43,17 +40,11 @@ def measure(texts: int = 96, rounds: int = 3) -> ModelThroughput:
     start = time.perf_counter()
     provider.load()
     load_s = time.perf_counter() - start
-    runtime = provider._runtime
-    assert runtime is not None
+    model = provider.onnx
 
-    # The same steps as bench/engine.py's direct path: tokenizer, session.run, mean-pool.
+    # The same steps as bench/engine.py's direct path: tokenise, pad, session.run, mean-pool.
     def direct(group: list[str]) -> object:
-        enc = runtime.tokenizer.encode_batch(group)
-        ids = np.array([e.ids for e in enc], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (hidden,) = runtime.session.run(None, feeds)
-        return mean_pool(hidden, mask)
+        return model.run([model.prepare(t)[0] for t in group])
 
     sample = make_texts(texts)
     batches = [sample[i : i + 32] for i in range(0, len(sample), 32)]

@@ -19,6 +19,7 @@ from backends.core.complexity.service import ComplexityService
 from backends.core.embeddings.registry import EmbeddingRegistry
 from backends.core.embeddings.service import EmbeddingService
 from backends.core.errors import ProviderUnavailable
+from backends.core.inference.runtime import InferenceRuntime
 from backends.core.llm.base import LLMProvider
 from backends.core.llm.factory import build_llm_provider
 from backends.core.rag.service import RagService
@@ -41,11 +42,13 @@ class Engine:
     def __init__(self, settings: EngineSettings, service_name: str) -> None:
         self.settings = settings
         self.service_name = service_name
-        self.embedding_registry = EmbeddingRegistry(settings)
+        # Every local model of this process runs in here: one queue and one worker each.
+        self.inference = InferenceRuntime(settings)
+        self.embedding_registry = EmbeddingRegistry(settings, self.inference)
         self.llm: LLMProvider | None = build_llm_provider(settings)
         self.embeddings = EmbeddingService(self.embedding_registry)
         self.analysis = AnalysisService(self.embedding_registry, self.llm)
-        self.transcription = TranscriptionService(settings)
+        self.transcription = TranscriptionService(settings, runtime=self.inference)
         self._history_pool: ConnectionPool | None = None
         self._store: VectorStore | None = None
         self._rag: RagService | None = None
@@ -97,9 +100,21 @@ class Engine:
             else "offline: extractive answers, /generate is 503",
             required=False,
         )
+        checks["inference"] = self._saturation_check()
         return checks
 
+    def _saturation_check(self) -> ReadinessCheck:
+        """Model queues near capacity (or refusing lately): reported, never a reason to
+        take the process out of rotation, since a full queue already answers 503 at once."""
+        queues = self.inference.saturation()
+        detail = ", ".join(
+            f"{q.model} {q.depth}/{q.capacity}{' saturated' if q.saturated else ''}" for q in queues
+        )
+        ok = not any(q.saturated for q in queues)
+        return ReadinessCheck(ok, detail or "idle", required=False)
+
     def close(self) -> None:
+        self.inference.close()
         if self._store is not None:
             self._store.close()
         if self._history_pool is not None:

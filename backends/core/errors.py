@@ -92,6 +92,17 @@ class RateLimited(MLServiceError):
         self.retry_after_s = retry_after_s
 
 
+class Overloaded(MLServiceError):
+    """A model's queue is full: answered at once (503 + Retry-After), never queued for seconds."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class UnknownModel(NotFound):
     """No provider here serves the requested model id (OpenAI answers model_not_found)."""
 

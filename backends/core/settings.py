@@ -31,7 +31,15 @@ class EngineSettings(BaseSettings):
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str | None = None  # provider default when unset
     embedding_dimensions: int | None = Field(default=None, ge=1, le=8192)
-    embedding_batch_size: int = Field(default=32, ge=1, le=512)
+
+    # inference runtime: per local model, one bounded queue and one worker running batches
+    inference_queue_size: int = Field(default=256, ge=1)  # items (texts) waiting; then 503
+    inference_max_batch_size: int = Field(default=32, ge=1, le=1024)
+    # Padded tokens per model call (rows x longest row). MiniLM's throughput falls past
+    # ~1024 here (128-token texts: 16.8 texts/s at 8 rows, 13.3 at 32 rows = 4096 tokens)
+    # while 32 short texts (<= 32 tokens) still fit in one call.
+    inference_max_batch_tokens: int = Field(default=1024, ge=1)
+    inference_threads: int | None = Field(default=None, ge=1, le=256)  # None: usable cores
 
     # text generation (RAG answers, /analysis/generate); unset = a hosted provider whose key
     # is set (OpenAI first), else the packaged local model, else extractive
@@ -69,6 +77,8 @@ class EngineSettings(BaseSettings):
     max_audio_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     # 30 min of audio: ~115 MB of decoded samples and ~5 min of CPU for the local model
     max_audio_seconds: int = Field(default=1800, ge=1)
+    # recordings waiting for the local model (it runs one at a time); then 503
+    transcription_queue_size: int = Field(default=8, ge=1)
     model_cache_dir: Path = Path(".data/models")
 
     @property

@@ -15,6 +15,7 @@ from backends.core.embeddings.registry import (
 )
 from backends.core.embeddings.service import EmbeddingService
 from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
+from backends.core.inference.runtime import InferenceRuntime
 from tests.core.engine_fixtures import (
     SECRET_KEY,
     analysis_service,
@@ -81,23 +82,23 @@ def test_long_text_is_truncated_not_rejected(registry: EmbeddingRegistry) -> Non
 
 
 def test_model_is_loaded_once_and_lazily() -> None:
-    provider = LocalMiniLMProvider(batch_size=4)
+    provider = LocalMiniLMProvider(InferenceRuntime(engine_settings()))
     assert not provider.loaded
     provider.embed(["hello"])
-    first = provider._runtime
+    first = provider.onnx.load()
     provider.embed(["again"])
-    assert provider.loaded and provider._runtime is first
+    assert provider.loaded and provider.onnx.load() is first
 
 
 def test_concurrent_first_use_loads_once_and_agrees() -> None:
-    """The async backend calls from a thread pool: racing first calls must share one model."""
-    provider = LocalMiniLMProvider(batch_size=8)
+    """The backends call from many threads: racing first calls must share one model."""
+    provider = LocalMiniLMProvider(InferenceRuntime(engine_settings()))
     texts = [q for q, _ in PAIRS]
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(
-            pool.map(lambda t: (provider.embed([t]).vectors[0], provider._runtime), texts)
+            pool.map(lambda t: (provider.embed([t]).vectors[0], provider.onnx.load()), texts)
         )
-    assert len({id(runtime) for _, runtime in results}) == 1
+    assert len({id(loaded) for _, loaded in results}) == 1
     np.testing.assert_allclose(
         np.stack([v for v, _ in results]), provider.embed(texts).vectors, atol=1e-4
     )

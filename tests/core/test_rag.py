@@ -10,6 +10,7 @@ import respx
 
 from backends.core.embeddings.local import LocalMiniLMProvider
 from backends.core.errors import InvalidInput, NotFound
+from backends.core.inference.runtime import InferenceRuntime
 from backends.core.llm import build_llm_provider
 from backends.core.rag import DocumentInput, RagService
 from backends.core.rag.answering import extractive_answer
@@ -23,7 +24,7 @@ __all__ = ["collection_name", "openai_mock", "pg_store", "store"]
 
 @pytest.fixture(scope="module")
 def embeddings() -> LocalMiniLMProvider:
-    return LocalMiniLMProvider()
+    return LocalMiniLMProvider(InferenceRuntime(engine_settings()))
 
 
 @pytest.fixture

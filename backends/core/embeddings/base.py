@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -49,6 +50,22 @@ class EmbeddingProvider(Protocol):
     def describe(self) -> ModelInfo:
         """This provider's model as listed by the models endpoint."""
         ...
+
+
+@runtime_checkable
+class AwaitableEmbeddingProvider(EmbeddingProvider, Protocol):
+    """A provider with its own non-blocking path (the local model, via the runtime's queue)."""
+
+    async def embed_async(self, texts: Sequence[str]) -> EmbeddingBatch:
+        """As ``embed``, awaited without blocking the event loop."""
+        ...
+
+
+async def embed_async(provider: EmbeddingProvider, texts: Sequence[str]) -> EmbeddingBatch:
+    """``provider.embed`` for asyncio callers: its own awaitable path, else in a thread."""
+    if isinstance(provider, AwaitableEmbeddingProvider):
+        return await provider.embed_async(texts)
+    return await asyncio.to_thread(provider.embed, texts)
 
 
 def l2_normalise(vectors: npt.NDArray[np.floating]) -> Vectors:

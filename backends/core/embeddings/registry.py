@@ -14,6 +14,7 @@ from backends.core.embeddings.openai_provider import (
     OpenAIModelSpec,
 )
 from backends.core.errors import ProviderUnavailable, UnknownModel
+from backends.core.inference.runtime import InferenceRuntime
 from backends.core.openai_client import has_openai_key, make_openai_client
 from backends.core.settings import EngineSettings
 
@@ -42,10 +43,15 @@ def _openai_specs(settings: EngineSettings) -> dict[str, OpenAIModelSpec]:
 
 
 class EmbeddingRegistry:
-    """Owns the provider instances (one local model handle, one client per OpenAI model)."""
+    """Owns the provider instances (one local model handle, one client per OpenAI model).
 
-    def __init__(self, settings: EngineSettings) -> None:
+    The local model runs in ``runtime`` (the engine's, one per process); without one the
+    registry makes its own, for scripts and tests that need no engine.
+    """
+
+    def __init__(self, settings: EngineSettings, runtime: InferenceRuntime | None = None) -> None:
         self.settings = settings
+        self.runtime = runtime if runtime is not None else InferenceRuntime(settings)
         if settings.embedding_provider == "local" and settings.embedding_model not in (
             None,
             LOCAL_MODEL_ID,
@@ -68,7 +74,7 @@ class EmbeddingRegistry:
         """The local provider (created on first use; its model loads on first embed)."""
         with self._lock:
             if self._local is None:
-                self._local = LocalMiniLMProvider(batch_size=self.settings.embedding_batch_size)
+                self._local = LocalMiniLMProvider(self.runtime)
             return self._local
 
     def resolve(self, model: str | None) -> EmbeddingProvider:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.core.embeddings.base import ModelInfo
+from backends.core.embeddings.base import EmbeddingBatch, EmbeddingProvider, ModelInfo, embed_async
 from backends.core.embeddings.registry import EmbeddingRegistry
 from backends.core.errors import InvalidInput
 from backends.core.usage import Usage
@@ -56,55 +56,96 @@ def _check_texts(texts: Sequence[str], field: str) -> None:
 
 
 class EmbeddingService:
-    """Synchronous; safe to call from many threads at once."""
+    """Safe to call from many threads at once; each use case also has an ``*_async`` form
+    for asyncio callers, which awaits the model without blocking the event loop."""
 
     def __init__(self, registry: EmbeddingRegistry) -> None:
         self.registry = registry
 
     def generate(self, text: str, model: str | None = None) -> EmbeddingResult:
-        _check_texts([text], "text")
-        provider = self.registry.resolve(model)
-        batch = provider.embed([text])
-        return EmbeddingResult(
-            embedding=batch.vectors[0].tolist(),
-            dimensions=provider.dimensions,
-            model=provider.model,
-            provider=provider.provider,
-            usage=Usage(prompt_tokens=batch.prompt_tokens),
-        )
+        provider = self._generate_provider(text, model)
+        return _generate_result(provider, provider.embed([text]))
+
+    async def generate_async(self, text: str, model: str | None = None) -> EmbeddingResult:
+        provider = self._generate_provider(text, model)
+        return _generate_result(provider, await embed_async(provider, [text]))
 
     def batch(self, texts: Sequence[str], model: str | None = None) -> BatchEmbeddingResult:
-        _check_texts(texts, "texts")
-        provider = self.registry.resolve(model)
-        batch = provider.embed(texts)
-        return BatchEmbeddingResult(
-            embeddings=batch.vectors.tolist(),
-            dimensions=provider.dimensions,
-            count=len(texts),
-            model=provider.model,
-            provider=provider.provider,
-            usage=Usage(prompt_tokens=batch.prompt_tokens),
-        )
+        provider = self._batch_provider(texts, model)
+        return _batch_result(provider, provider.embed(texts))
+
+    async def batch_async(
+        self, texts: Sequence[str], model: str | None = None
+    ) -> BatchEmbeddingResult:
+        provider = self._batch_provider(texts, model)
+        return _batch_result(provider, await embed_async(provider, texts))
 
     def similarity(
         self, text1: str, text2: str | Sequence[str], model: str | None = None
     ) -> SimilarityResult:
         """Cosine similarity of text1 with text2 (or with each text of a list), in [-1, 1]."""
-        others = [text2] if isinstance(text2, str) else list(text2)
-        _check_texts([text1], "text1")
-        _check_texts(others, "text2")
-        provider = self.registry.resolve(model)
-        # One call for all texts: one model pass and one usage figure.
-        batch = provider.embed([text1, *others])
-        # Rows are unit vectors, so the dot product is the cosine; clip float error.
-        scores = np.clip(batch.vectors[1:] @ batch.vectors[0], -1.0, 1.0)
-        values = [round(float(s), 6) for s in scores]
-        return SimilarityResult(
-            similarity=values[0] if isinstance(text2, str) else values,
-            model=provider.model,
-            provider=provider.provider,
-            usage=Usage(prompt_tokens=batch.prompt_tokens),
-        )
+        provider, texts = self._similarity_inputs(text1, text2, model)
+        return _similarity_result(provider, provider.embed(texts), isinstance(text2, str))
+
+    async def similarity_async(
+        self, text1: str, text2: str | Sequence[str], model: str | None = None
+    ) -> SimilarityResult:
+        provider, texts = self._similarity_inputs(text1, text2, model)
+        batch = await embed_async(provider, texts)
+        return _similarity_result(provider, batch, isinstance(text2, str))
 
     def models(self) -> list[ModelInfo]:
         return self.registry.models()
+
+    def _generate_provider(self, text: str, model: str | None) -> EmbeddingProvider:
+        _check_texts([text], "text")
+        return self.registry.resolve(model)
+
+    def _batch_provider(self, texts: Sequence[str], model: str | None) -> EmbeddingProvider:
+        _check_texts(texts, "texts")
+        return self.registry.resolve(model)
+
+    def _similarity_inputs(
+        self, text1: str, text2: str | Sequence[str], model: str | None
+    ) -> tuple[EmbeddingProvider, list[str]]:
+        others = [text2] if isinstance(text2, str) else list(text2)
+        _check_texts([text1], "text1")
+        _check_texts(others, "text2")
+        # One call for all texts: one model request and one usage figure.
+        return self.registry.resolve(model), [text1, *others]
+
+
+def _generate_result(provider: EmbeddingProvider, batch: EmbeddingBatch) -> EmbeddingResult:
+    return EmbeddingResult(
+        embedding=batch.vectors[0].tolist(),
+        dimensions=provider.dimensions,
+        model=provider.model,
+        provider=provider.provider,
+        usage=Usage(prompt_tokens=batch.prompt_tokens),
+    )
+
+
+def _batch_result(provider: EmbeddingProvider, batch: EmbeddingBatch) -> BatchEmbeddingResult:
+    return BatchEmbeddingResult(
+        embeddings=batch.vectors.tolist(),
+        dimensions=provider.dimensions,
+        count=len(batch.vectors),
+        model=provider.model,
+        provider=provider.provider,
+        usage=Usage(prompt_tokens=batch.prompt_tokens),
+    )
+
+
+def _similarity_result(
+    provider: EmbeddingProvider, batch: EmbeddingBatch, single: bool
+) -> SimilarityResult:
+    """``single``: text2 was one text, so the answer is one float rather than a list."""
+    # Rows are unit vectors, so the dot product is the cosine; clip float error.
+    scores = np.clip(batch.vectors[1:] @ batch.vectors[0], -1.0, 1.0)
+    values = [round(float(s), 6) for s in scores]
+    return SimilarityResult(
+        similarity=values[0] if single else values,
+        model=provider.model,
+        provider=provider.provider,
+        usage=Usage(prompt_tokens=batch.prompt_tokens),
+    )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from backends.core.inference.runtime import InferenceRuntime
 from backends.core.transcription import audio, model_assets
 from backends.core.transcription.languages import normalise_language
 from backends.core.transcription.results import Segment, Transcript
@@ -22,30 +24,45 @@ LOCAL_MODEL = "whisper-base"
 _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
+@dataclass(frozen=True, slots=True)
+class WhisperJob:
+    """One decoded recording and how to transcribe it: the runtime's unit of work."""
+
+    pcm: npt.NDArray[np.float32]
+    language: str | None
+    temperatures: tuple[float, ...]
+    beam_size: int
+
+
 class LocalWhisperProvider:
-    """Loads the model lazily, once per process; transcription calls may run concurrently."""
+    """Loads the model lazily, once per process. Callers decode their audio in their own
+    thread; the model runs in the runtime's queue, one recording at a time (Whisper does
+    not batch here), with the runtime's threads instead of a set per concurrent call."""
 
     provider = "local"
     model = LOCAL_MODEL
+    name = LOCAL_MODEL  # the runtime's name for the model
 
     def __init__(
         self,
         cache_dir: Path,
+        runtime: InferenceRuntime,
         *,
         max_seconds: float,
-        cpu_threads: int = 2,
+        queue_size: int,
         beam_size: int = 5,
         decode_timeout_s: float = audio.DEFAULT_TIMEOUT_S,
     ) -> None:
         self._cache_dir = cache_dir
         self._max_seconds = max_seconds
-        self._cpu_threads = cpu_threads
+        self._cpu_threads = runtime.threads
         self._beam_size = beam_size
         self._decode_timeout_s = decode_timeout_s
         self._lock = threading.Lock()
         self._model: WhisperModel | None = None
         self.assembly_seconds: float | None = None
         self.load_seconds: float | None = None
+        self._queue = runtime.queue(self, max_batch_size=1, queue_size=queue_size)
 
     @property
     def loaded(self) -> bool:
@@ -90,14 +107,27 @@ class LocalWhisperProvider:
             )
         else:
             pcm = data
-        whisper = self.load()
         temperatures = _FALLBACK_TEMPERATURES if temperature <= 0 else (float(temperature),)
+        job = WhisperJob(pcm, code, temperatures, beam_size or self._beam_size)
+        (transcript,) = self._queue.run([job]).outputs
+        return transcript
+
+    def prepare(self, job: WhisperJob) -> tuple[WhisperJob, int]:
+        """The runtime's preparation step: nothing left to do (decoded by the caller)."""
+        return job, 1
+
+    def run(self, batch: list[WhisperJob]) -> list[Transcript]:
+        """The runtime's model call (batches of one)."""
+        return [self._transcribe_job(job) for job in batch]
+
+    def _transcribe_job(self, job: WhisperJob) -> Transcript:
+        whisper = self.load()
         segments_iter, info = whisper.transcribe(
-            pcm,
-            language=code,
+            job.pcm,
+            language=job.language,
             task="transcribe",
-            beam_size=beam_size or self._beam_size,
-            temperature=list(temperatures),
+            beam_size=job.beam_size,
+            temperature=list(job.temperatures),
             vad_filter=False,
         )
         # the iterator does the decoding; materialise it while the audio is in memory

@@ -16,6 +16,7 @@ from backends.core.errors import (
     UnsupportedMediaType,
 )
 from backends.core.health import ComponentHealth
+from backends.core.inference.runtime import InferenceRuntime
 from backends.core.settings import EngineSettings
 from backends.core.transcription import audio
 from backends.core.transcription.audio_formats import (
@@ -63,10 +64,15 @@ class TranscriptionService:
     """Validates inputs, picks the configured provider, renders the requested format."""
 
     def __init__(
-        self, settings: EngineSettings, provider: TranscriptionProvider | None = None
+        self,
+        settings: EngineSettings,
+        provider: TranscriptionProvider | None = None,
+        runtime: InferenceRuntime | None = None,
     ) -> None:
+        """``runtime`` runs the local model (the engine's; else one of its own)."""
         self._settings = settings
         self._provider = provider
+        self._runtime = runtime
         self._lock = threading.Lock()
 
     @property
@@ -224,7 +230,10 @@ class TranscriptionService:
 
             return make_openai_transcription_provider(settings)
         return LocalWhisperProvider(
-            settings.model_cache_dir, max_seconds=settings.max_audio_seconds
+            settings.model_cache_dir,
+            self._runtime if self._runtime is not None else InferenceRuntime(settings),
+            max_seconds=settings.max_audio_seconds,
+            queue_size=settings.transcription_queue_size,
         )
 
     def _model_name(self) -> str:

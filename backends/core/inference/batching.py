@@ -1,0 +1,336 @@
+"""One model's bounded queue and the worker thread that runs it in dynamic batches.
+
+Callers submit a request (one or more items, e.g. the texts of one HTTP request) and get
+a future. One worker thread per model takes the oldest waiting items, as many as fit the
+batch limits, and runs them in one model call; whatever arrives meanwhile waits for the
+next batch, as in text-embeddings-inference. There is no deliberate delay: under low load
+a batch is one request, under high load the queue fills batches by itself.
+
+Only the worker calls the model, so a model runs one batch at a time and its intra-op
+threads are the only threads computing it (a pool of callers each running the model
+oversubscribed the cores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from backends.core.errors import InvalidInput, Overloaded, ProviderUnavailable
+from backends.core.inference.metrics import InferenceMetrics
+from backends.core.inference.timing import InferenceTiming, record_timing
+
+ItemT = TypeVar("ItemT")
+PreparedT = TypeVar("PreparedT")
+OutT = TypeVar("OutT")
+ItemT_contra = TypeVar("ItemT_contra", contravariant=True)
+
+# Retry-After is whole seconds; a drain estimate beyond this is not worth promising.
+_MAX_RETRY_AFTER_S = 30
+# A queue this full (or one that rejected within the window) is reported as saturated.
+_SATURATED_FRACTION = 0.9
+_REJECTION_WINDOW_S = 10.0
+
+
+class BatchModel(Protocol[ItemT_contra, PreparedT, OutT]):
+    """A model the worker can run in batches; only the worker thread calls it."""
+
+    name: str
+
+    def prepare(self, item: ItemT_contra) -> tuple[PreparedT, int]:
+        """One item made ready (e.g. tokenised) and its cost in tokens; raising fails only
+        the item's own request."""
+        ...
+
+    def run(self, batch: list[PreparedT]) -> list[OutT]:
+        """Outputs for the prepared items, in order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    queue_size: int  # items waiting, across requests
+    max_batch_size: int  # items per model call
+    # Padded cost of a call (rows x longest row), like TEI's --max-batch-tokens; an item
+    # over the budget on its own still runs, alone.
+    max_batch_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Inferred(Generic[OutT]):
+    """A request's outputs, one per submitted item and in order, with its timing."""
+
+    outputs: list[OutT]
+    timing: InferenceTiming
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSaturation:
+    model: str
+    depth: int
+    capacity: int
+    saturated: bool
+
+
+class _Request(Generic[OutT]):
+    __slots__ = ("batches", "future", "inference_s", "outputs", "remaining", "submitted")
+
+    def __init__(self, size: int) -> None:
+        self.future: Future[Inferred[OutT]] = Future()
+        self.outputs: list[OutT | None] = [None] * size
+        self.remaining = size
+        self.submitted = time.perf_counter()
+        self.inference_s = 0.0
+        self.batches = 0
+
+
+class _Item(Generic[ItemT, PreparedT, OutT]):
+    __slots__ = ("cost", "index", "item", "prepared", "ready", "request")
+
+    def __init__(self, request: _Request[OutT], index: int, item: ItemT) -> None:
+        self.request = request
+        self.index = index
+        self.item = item
+        self.prepared: PreparedT
+        self.cost = 0
+        self.ready = False
+
+
+class BatchQueue(Generic[ItemT, PreparedT, OutT]):
+    """Thread-safe; the worker starts with the first request and stops in ``close``."""
+
+    def __init__(
+        self,
+        model: BatchModel[ItemT, PreparedT, OutT],
+        limits: BatchLimits,
+        metrics: InferenceMetrics,
+    ) -> None:
+        self.model = model
+        self.limits = limits
+        self._metrics = metrics
+        self._pending: deque[_Item[ItemT, PreparedT, OutT]] = deque()
+        self._cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self._items_per_s = 0.0  # moving average of the model's speed, for Retry-After
+        self._last_rejection = -math.inf
+        metrics.queue_depth.labels(model.name).set_function(lambda: len(self._pending))
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self._worker else "idle"
+        return f"<BatchQueue {self.model.name} {state} depth={self.depth}>"
+
+    @property
+    def depth(self) -> int:
+        """Items waiting (not yet taken into a batch)."""
+        return len(self._pending)
+
+    def saturation(self) -> QueueSaturation:
+        depth, capacity = self.depth, self.limits.queue_size
+        recent = time.monotonic() - self._last_rejection < _REJECTION_WINDOW_S
+        full = depth >= capacity * _SATURATED_FRACTION
+        return QueueSaturation(self.model.name, depth, capacity, full or recent)
+
+    def submit(self, items: Sequence[ItemT]) -> Future[Inferred[OutT]]:
+        """Queue one request; Overloaded (503) at once when its items do not fit.
+
+        An empty queue takes a request of any size, so a large one is never refused forever.
+        Cancelling the future before the request's first batch drops it from the queue.
+        """
+        if not items:
+            raise InvalidInput("nothing to run: the request has no items")
+        request: _Request[OutT] = _Request(len(items))
+        with self._cond:
+            if self._closed:
+                raise ProviderUnavailable(f"the {self.model.name} model is shutting down")
+            depth = len(self._pending)
+            if depth and depth + len(items) > self.limits.queue_size:
+                self._last_rejection = time.monotonic()
+                self._metrics.rejected.labels(self.model.name).inc()
+                raise Overloaded(
+                    f"the {self.model.name} model is at capacity ({depth} items queued); "
+                    "retry shortly",
+                    retry_after_s=self._retry_after_s(depth + len(items)),
+                )
+            self._pending.extend(_Item(request, i, item) for i, item in enumerate(items))
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name=f"inference-{self.model.name}", daemon=True
+                )
+                self._worker.start()
+            self._cond.notify()
+        request.future.add_done_callback(lambda f: self._forget_if_cancelled(request))
+        return request.future
+
+    def run(self, items: Sequence[ItemT]) -> Inferred[OutT]:
+        """Submit and block this thread until the result."""
+        future = self.submit(items)
+        try:
+            result = future.result()
+        except BaseException:
+            # E.g. the worker process told to stop mid-wait: a waiting request leaves the
+            # queue (a no-op once it runs).
+            future.cancel()
+            raise
+        record_timing(result.timing)
+        return result
+
+    async def run_async(self, items: Sequence[ItemT]) -> Inferred[OutT]:
+        """Submit and await without blocking the event loop; a cancelled task drops a
+        request that is still waiting (asyncio.wrap_future passes the cancel on)."""
+        result = await asyncio.wrap_future(self.submit(items))
+        record_timing(result.timing)
+        return result
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop taking requests, fail the waiting ones and stop the worker."""
+        with self._cond:
+            self._closed = True
+            waiting = list(self._pending)
+            self._pending.clear()
+            self._cond.notify_all()
+        for item in waiting:
+            error = ProviderUnavailable(f"the {self.model.name} model is shutting down")
+            self._fail(item.request, error)
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout)
+
+    # --- worker side -------------------------------------------------------------------
+
+    def _retry_after_s(self, queued: int) -> int:
+        if self._items_per_s <= 0:
+            return 1
+        return max(1, min(_MAX_RETRY_AFTER_S, math.ceil(queued / self._items_per_s)))
+
+    def _forget_if_cancelled(self, request: _Request[OutT]) -> None:
+        if not request.future.cancelled():
+            return
+        with self._cond:
+            before = len(self._pending)
+            self._pending = deque(i for i in self._pending if i.request is not request)
+            dropped = before - len(self._pending)
+        if dropped:
+            self._metrics.cancelled.labels(self.model.name).inc()
+
+    def _work(self) -> None:
+        while True:
+            batch, started = self._next_batch()
+            if not batch:
+                return
+            self._run(batch, started)
+
+    def _next_batch(self) -> tuple[list[_Item[ItemT, PreparedT, OutT]], float]:
+        """The oldest waiting items that fit the limits (blocks while none wait)."""
+        limits = self.limits
+        batch: list[_Item[ItemT, PreparedT, OutT]] = []
+        longest = 0
+        started = 0.0
+        while len(batch) < limits.max_batch_size:
+            with self._cond:
+                while not self._pending and not batch and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    break
+                item = self._pending[0]
+            if not batch:
+                started = time.perf_counter()
+            # Prepared outside the lock (tokenising must not hold up submitters); only this
+            # thread removes from the head, but a cancel may have removed the item meanwhile.
+            if not item.ready and not self._prepare(item):
+                continue
+            if batch and max(longest, item.cost) * (len(batch) + 1) > limits.max_batch_tokens:
+                break
+            with self._cond:
+                if not self._pending or self._pending[0] is not item:
+                    continue
+                self._pending.popleft()
+            if item.request.future.done():
+                continue  # its request already failed on an earlier item
+            if not item.request.future.running() and not self._start(item.request):
+                continue
+            batch.append(item)
+            longest = max(longest, item.cost)
+        return batch, started
+
+    def _start(self, request: _Request[OutT]) -> bool:
+        """Mark the request running; False if its caller cancelled it in the meantime."""
+        if request.future.set_running_or_notify_cancel():
+            return True
+        self._metrics.cancelled.labels(self.model.name).inc()
+        return False
+
+    def _prepare(self, item: _Item[ItemT, PreparedT, OutT]) -> bool:
+        try:
+            item.prepared, item.cost = self.model.prepare(item.item)
+            item.ready = True
+        except Exception as exc:  # the item's own fault: only its request fails
+            with self._cond:
+                self._pending = deque(i for i in self._pending if i.request is not item.request)
+            self._fail(item.request, exc)
+            return False
+        return True
+
+    def _run(self, batch: list[_Item[ItemT, PreparedT, OutT]], started: float) -> None:
+        prepared = [item.prepared for item in batch]
+        outcomes: list[OutT | BaseException]
+        try:
+            outcomes = list(self.model.run(prepared))
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"{self.model.name} returned {len(outcomes)} outputs")
+        except Exception as exc:
+            # One bad item must not fail its neighbours: rerun each on its own.
+            outcomes = [exc] if len(batch) == 1 else [self._run_alone(i) for i in batch]
+        seconds = time.perf_counter() - started
+        self._metrics.batch_size.labels(self.model.name).observe(len(batch))
+        self._metrics.inference_seconds.labels(self.model.name).observe(seconds)
+        self._items_per_s = 0.8 * self._items_per_s + 0.2 * (len(batch) / max(seconds, 1e-6))
+        for request in {id(item.request): item.request for item in batch}.values():
+            request.inference_s += seconds
+            request.batches += 1
+        for item, outcome in zip(batch, outcomes, strict=True):
+            request = item.request
+            if request.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                with self._cond:
+                    self._pending = deque(i for i in self._pending if i.request is not request)
+                self._fail(request, outcome)
+                continue
+            request.outputs[item.index] = outcome
+            request.remaining -= 1
+            if request.remaining == 0:
+                self._finish(request)
+
+    def _run_alone(self, item: _Item[ItemT, PreparedT, OutT]) -> OutT | BaseException:
+        try:
+            (output,) = self.model.run([item.prepared])
+            return output
+        except Exception as exc:
+            return exc
+
+    def _finish(self, request: _Request[OutT]) -> None:
+        total = time.perf_counter() - request.submitted
+        timing = InferenceTiming(
+            queue_s=max(total - request.inference_s, 0.0),
+            inference_s=request.inference_s,
+            batches=request.batches,
+        )
+        self._metrics.queue_seconds.labels(self.model.name).observe(timing.queue_s)
+        outputs: list[OutT] = request.outputs  # type: ignore[assignment]  # all filled
+        request.future.set_result(Inferred(outputs, timing))
+
+    def _fail(self, request: _Request[OutT], exc: BaseException) -> None:
+        # A model raises a domain error (InvalidInput) for an input it cannot take; anything
+        # else is a fault of the model and stays one (a 500), but still only this request's.
+        if request.future.done():
+            return
+        if not request.future.running() and not request.future.set_running_or_notify_cancel():
+            return
+        request.future.set_exception(exc)

@@ -1,0 +1,80 @@
+"""The process's inference runtime: one batch queue per local model, one metrics registry."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, TypeVar
+
+from backends.core.inference.batching import BatchLimits, BatchModel, BatchQueue, QueueSaturation
+from backends.core.inference.metrics import InferenceMetrics
+from backends.core.settings import EngineSettings
+
+ItemT = TypeVar("ItemT")
+PreparedT = TypeVar("PreparedT")
+OutT = TypeVar("OutT")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class InferenceRuntime:
+    """Owns every local model's queue in this process; build one per engine, close it once."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.limits = BatchLimits(
+            queue_size=settings.inference_queue_size,
+            max_batch_size=settings.inference_max_batch_size,
+            max_batch_tokens=settings.inference_max_batch_tokens,
+        )
+        # One worker per model runs one batch at a time, so a model's intra-op threads are
+        # the only ones computing it: as many as there are cores, no more.
+        self.threads = settings.inference_threads or usable_cores()
+        self.metrics = InferenceMetrics()
+        self._queues: dict[str, BatchQueue[Any, Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def queue(
+        self,
+        model: BatchModel[ItemT, PreparedT, OutT],
+        *,
+        max_batch_size: int | None = None,
+        queue_size: int | None = None,
+    ) -> BatchQueue[ItemT, PreparedT, OutT]:
+        """The queue that runs ``model`` (created on first ask; one per model name).
+
+        ``max_batch_size=1`` is for models that do not batch (Whisper): they still get the
+        bounded queue, the single worker and the metrics. Either limit left out is the
+        runtime's.
+        """
+        with self._lock:
+            queue = self._queues.get(model.name)
+            if queue is None:
+                limits = BatchLimits(
+                    queue_size or self.limits.queue_size,
+                    max_batch_size or self.limits.max_batch_size,
+                    self.limits.max_batch_tokens,
+                )
+                queue = BatchQueue(model, limits, self.metrics)
+                self._queues[model.name] = queue
+            if queue.model is not model:
+                raise ValueError(f"a different model named {model.name!r} already has a queue")
+            return queue
+
+    def saturation(self) -> list[QueueSaturation]:
+        """Each model queue's depth against its capacity, for readiness reports."""
+        with self._lock:
+            queues = list(self._queues.values())
+        return [q.saturation() for q in queues]
+
+    def close(self) -> None:
+        """Fail what still waits and stop the workers."""
+        with self._lock:
+            queues = list(self._queues.values())
+        for queue in queues:
+            queue.close()
