@@ -20,4 +20,7 @@ class FastAPIServiceSettings(BackendServiceSettings):
     # connections 0.15 s vs 2.8 s; cached POST 2.5k vs 2.1k at 64 connections.
     server: Literal["uvicorn", "granian"] = "granian"
     db_pool_size: int = Field(default=10, ge=1, le=100)
-    engine_threads: int = Field(default=4, ge=1, le=64)
+    # Handler threads: most wait on the inference runtime's queue (a model call coalesces
+    # the texts of every waiting request into one batch), so this bounds the batch a
+    # single backend process can form; 4 capped batches at 4 texts.
+    engine_threads: int = Field(default=64, ge=1, le=256)

@@ -16,6 +16,7 @@ from backends.core.embeddings.local import LocalMiniLMProvider
 from backends.core.embeddings.registry import EmbeddingRegistry
 from backends.core.engine import Engine
 from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
+from backends.core.inference.runtime import InferenceRuntime
 from backends.core.llm.factory import build_llm_provider
 from backends.core.llm.local import LocalLlamaProvider, packaged_model_path
 from backends.core.llm.openai_chat import OpenAIChatProvider
@@ -177,8 +178,9 @@ def test_rag_answers_from_the_sources_and_cites_them(
 ) -> None:
     store = QdrantStore(path=tmp_path / "qdrant")
     store.ensure_schema()
+    runtime = InferenceRuntime(engine_settings())
     try:
-        rag = RagService(store, LocalMiniLMProvider(), llm)
+        rag = RagService(store, LocalMiniLMProvider(runtime), llm)
         rag.index(RAG_DOCUMENTS, "facts")
         outcome = rag.query(
             "Who built the first printing press with movable type?",
@@ -189,6 +191,7 @@ def test_rag_answers_from_the_sources_and_cites_them(
         )
     finally:
         store.close()
+        runtime.close()
     assert (outcome.provider, outcome.model) == ("local", MODEL)
     assert outcome.sources[0].document_id == "press"
     assert "Gutenberg" in outcome.answer
