@@ -8,7 +8,8 @@ from typing import Any
 import schemathesis
 from schemathesis.core.failures import Failure, Severity
 
-# 502 backend unreachable, 503 not ready / provider missing, 504 backend timeout (DESIGN.md).
+# 502 backend unreachable, 503 not ready / provider missing, 504 backend timeout: the only 5xx
+# a conforming server may answer (any other is a bug).
 ALLOWED_5XX = frozenset({502, 503, 504})
 
 # The names the engine knows our checks by (the function names below).

@@ -1,4 +1,4 @@
-"""The committed OpenAPI document: fresh, valid, loadable, and shaped as DESIGN.md says."""
+"""The committed OpenAPI document: fresh, valid, loadable, and the 32 endpoints planned."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from shared_schemas.operations import OPERATIONS
 
 SPEC_PATH = Path(generate.__file__).with_name("openapi.json")
 
-# DESIGN.md, "The 32 endpoints (the contract)".
+# The 32 endpoints of the original plan (the contract), as method and path.
 DESIGN_TABLE = {
     ("GET", "/health"), ("GET", "/ready"), ("GET", "/live"),
     ("POST", "/api/v1/embeddings/generate"), ("POST", "/api/v1/embeddings/batch"),
