@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -19,18 +18,15 @@ import pytest
 
 from devinfra.processes import running_service
 from e2e.conftest import BACKEND_MODULES, backend_env
-from tests.persistence.tcp_proxy import TcpProxy
+from tests.persistence.tcp_proxy import TcpProxy, relay_to
 
 OUTAGE_S = 3.0  # > 3 failed flushes of the old writers at a 0.2 s interval
 
 
 @pytest.fixture
 def proxy(migrated_pg_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(migrated_pg_url)
-    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    relay.up()
-    yield relay
-    relay.down()
+    with relay_to(migrated_pg_url) as relay:
+        yield relay
 
 
 def _stored(pg_url: str, request_ids: list[str], timeout_s: float = 30) -> set[str]:
@@ -50,8 +46,7 @@ def _stored(pg_url: str, request_ids: list[str], timeout_s: float = 30) -> set[s
 def test_no_acknowledged_request_is_lost_in_an_outage(
     backend: str, migrated_pg_url: str, redis_url: str, proxy: TcpProxy, tmp_path: Path
 ) -> None:
-    parts = urlsplit(migrated_pg_url)
-    through = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    through = proxy.dsn_through(migrated_pg_url)
     env = backend_env(through, redis_url)
     acknowledged: list[str] = []
     statuses: list[int] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from psycopg_pool import ConnectionPool
@@ -11,22 +10,18 @@ from psycopg_pool import ConnectionPool
 from backends.core.complexity.calibration import CalibrationSample
 from backends.core.complexity.pg_history import PostgresCalibrationHistory
 from backends.core.errors import ProviderUnavailable
-from tests.persistence.tcp_proxy import TcpProxy
+from tests.persistence.tcp_proxy import TcpProxy, relay_to
 
 
 @pytest.fixture
 def proxy(migrated_pg_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(migrated_pg_url)
-    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    relay.up()
-    yield relay
-    relay.down()
+    with relay_to(migrated_pg_url) as relay:
+        yield relay
 
 
 @pytest.fixture
 def history(migrated_pg_url: str, proxy: TcpProxy) -> Iterator[PostgresCalibrationHistory]:
-    parts = urlsplit(migrated_pg_url)
-    dsn = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    dsn = proxy.dsn_through(migrated_pg_url)
     pool = ConnectionPool(dsn, min_size=1, max_size=1, timeout=2, open=True)
     try:
         yield PostgresCalibrationHistory(pool, "test")

@@ -5,28 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
 from backends.fastapi_service.database import create_pool
 from backends.fastapi_service.response_cache import PG_READ_TIMEOUT_S, ResponseCache
-from tests.persistence.tcp_proxy import TcpProxy
+from tests.persistence.tcp_proxy import TcpProxy, relay_to
 
 
 @pytest.fixture
 def proxy(migrated_pg_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(migrated_pg_url)
-    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    relay.up()
-    yield relay
-    relay.thaw()
-    relay.down()
+    with relay_to(migrated_pg_url) as relay:
+        yield relay
 
 
 async def test_a_frozen_database_is_a_cache_miss(migrated_pg_url: str, proxy: TcpProxy) -> None:
-    parts = urlsplit(migrated_pg_url)
-    dsn = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    dsn = proxy.dsn_through(migrated_pg_url)
     pool = await create_pool(dsn, 2)
     cache = ResponseCache(pool, None, None, "test", 60)
     try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from devinfra.ports import free_port
 
@@ -25,6 +27,11 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._flowing = threading.Event()
         self._flowing.set()
+
+    def dsn_through(self, dsn: str) -> str:
+        """``dsn`` (a postgresql:// URL of the target) with the relay as its host and port."""
+        parts = urlsplit(dsn)
+        return parts._replace(netloc=f"{parts.username}@127.0.0.1:{self.port}").geturl()
 
     def freeze(self) -> None:
         self._flowing.clear()
@@ -84,3 +91,16 @@ class TcpProxy:
             with self._lock:
                 self._sockets.discard(source)
             source.close()
+
+
+@contextlib.contextmanager
+def relay_to(dsn: str) -> Iterator[TcpProxy]:
+    """A relay in front of the server of ``dsn``, listening while the block runs."""
+    parts = urlsplit(dsn)
+    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    relay.up()
+    try:
+        yield relay
+    finally:
+        relay.thaw()
+        relay.down()

@@ -12,7 +12,6 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import asyncpg
 import psycopg
@@ -23,7 +22,7 @@ from backends.core.persistence.write_policy import WriterCounts
 from backends.django_service.mlapi.request_log import BackgroundWriter
 from backends.fastapi_service.database import create_pool
 from backends.fastapi_service.request_log import RequestLogWriter
-from tests.persistence.tcp_proxy import TcpProxy
+from tests.persistence.tcp_proxy import TcpProxy, relay_to
 
 INT4_MAX = 2**31 - 1
 # what each driver raises while the database is away (reset, then refused connections)
@@ -85,16 +84,8 @@ WRITERS: dict[str, Callable[..., Writer]] = {"fastapi": FastAPIWriter, "django":
 
 @pytest.fixture
 def proxy(migrated_pg_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(migrated_pg_url)
-    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    relay.up()
-    yield relay
-    relay.down()
-
-
-def _through(proxy: TcpProxy, dsn: str) -> str:
-    parts = urlsplit(dsn)
-    return parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    with relay_to(migrated_pg_url) as relay:
+        yield relay
 
 
 def _open(kind: str, dsn: str, **options: Any) -> Writer:
@@ -174,7 +165,7 @@ def test_rows_accepted_during_an_outage_are_written_after_it(
     kind: str, migrated_pg_url: str, proxy: TcpProxy, pg: psycopg.Connection[Any]
 ) -> None:
     user = f"outage-{uuid.uuid4().hex[:8]}"
-    writer = _open(kind, _through(proxy, migrated_pg_url))
+    writer = _open(kind, proxy.dsn_through(migrated_pg_url))
     try:
         writer.submit(_record(user, 0))
         writer.flush()
