@@ -1,6 +1,6 @@
 """The engine: every service one backend process needs, built once from typed settings.
 
-Models load lazily on first use (or in ``warm_up``); the vector store and the calibration
+Models load lazily on first use; the vector store and the calibration
 history connect in ``start`` so a misconfigured database fails at start-up, with the
 message the store gives (e.g. the missing vector extension and both ways out).
 """
@@ -77,10 +77,6 @@ class Engine:
             if self._rag is None:
                 self._rag = RagService(self._store, self.embedding_registry.resolve(None), self.llm)
             return self._rag
-
-    def warm_up(self) -> None:
-        """Load the default embedding model now instead of on the first request."""
-        self.embedding_registry.resolve(None).embed(["warm up"])
 
     def readiness(self) -> dict[str, ReadinessCheck]:
         """Engine-side checks: vector store reachable; optional LLM reported, not required."""

@@ -72,7 +72,7 @@ class ResponseCache:
         if data is None:
             return None
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        await self._set_redis(key, body)
+        await self._keep(key, body)
         return body
 
     async def _read_record(self, key: str) -> Any:
@@ -91,7 +91,7 @@ class ResponseCache:
 
     async def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
         """Redis now (sub-millisecond: the next identical request hits), Postgres later."""
-        await self._set_redis(key, body)
+        await self._keep(key, body)
         task = asyncio.create_task(self._put_record(key, request_hash, endpoint, body))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -112,7 +112,8 @@ class ResponseCache:
         except Exception:
             logger.warning("postgres cache write failed", exc_info=True)
 
-    async def _set_redis(self, key: str, body: bytes) -> None:
+    async def _keep(self, key: str, body: bytes) -> None:
+        """Keep a body in this process's memory layer and in Redis (each when configured)."""
         if self._memory is not None:
             self._memory.put(key, body)
         if self._redis is None:

@@ -75,18 +75,19 @@ class ResponseCache:
         # Django loads jsonb as text; re-encode compactly, as the FastAPI backend does
         data = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        self._set_redis(key, body)
+        self._keep(key, body)
         return body
 
     def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
         """Redis now (the next identical request hits), the Postgres record in the background."""
-        self._set_redis(key, body)
+        self._keep(key, body)
         if self._writer is not None and b"\\u0000" not in body:  # jsonb refuses NUL
             self._writer.put_cache(
                 CacheRow(key, request_hash, endpoint, self._service_name, body, self._ttl_s)
             )
 
-    def _set_redis(self, key: str, body: bytes) -> None:
+    def _keep(self, key: str, body: bytes) -> None:
+        """Keep a body in this process's memory layer and in Redis (each when configured)."""
         if self._memory is not None:
             self._memory.put(key, body)
         if self._redis is None:
