@@ -9,10 +9,9 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from shared_schemas.operations import OPERATIONS, group_of_path
-from shared_schemas.request_meta import DOCS_PATHS
+from shared_schemas.operations import group_of_path
+from shared_schemas.request_meta import DOCS_PATHS, HEALTH_PATHS
 
-_HEALTH_PATHS = frozenset(op.path for op in OPERATIONS if op.group == "health")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Gateway overhead is sub-millisecond; model calls take seconds (transcription: minutes).
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -27,7 +26,7 @@ def route_group(path: str) -> str:
     group = group_of_path(path)
     if group is not None:
         return group
-    if path in _HEALTH_PATHS:
+    if path in HEALTH_PATHS:
         return "health"
     if path in DOCS_PATHS or path.startswith(("/docs", "/redoc")):
         return "docs"

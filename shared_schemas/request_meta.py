@@ -32,7 +32,8 @@ NOTED_HEADERS = (
 # Probes and docs: polled constantly, never worth a row. The health paths are those of
 # the contract's "health" group; an operation added there is unlogged too.
 DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/redoc"})
-UNLOGGED_PATHS = frozenset(op.path for op in OPERATIONS if op.group == "health") | DOCS_PATHS
+HEALTH_PATHS = frozenset(op.path for op in OPERATIONS if op.group == "health")
+UNLOGGED_PATHS = HEALTH_PATHS | DOCS_PATHS
 UNLOGGED_PREFIXES = ("/admin/", "/static/")  # Django's admin and its assets
 
 
