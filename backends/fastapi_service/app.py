@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.telemetry import TelemetryConfig
 
 from backends.core.persistence.records import RequestRecord
 from backends.core.settings import EngineSettings
@@ -22,6 +23,7 @@ from backends.fastapi_service.routes import install_routes
 from backends.fastapi_service.settings import FastAPIServiceSettings
 from shared_schemas import API_VERSION
 
+_TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "contract" / "openapi.json"
 
 
@@ -53,6 +55,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         redirect_slashes=False,  # the contract's paths are exact: /health/ is a 404, as in Django
+        telemetry=None if settings.opentelemetry else _TELEMETRY_OFF,
     )
     install_error_handlers(app)
     install_routes(app)

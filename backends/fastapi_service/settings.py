@@ -19,6 +19,11 @@ class FastAPIServiceSettings(BackendServiceSettings):
     # worker, wrk -c64/-c1000: granian /health 10.3k vs 7.5k req/s, p99 at 1,000
     # connections 0.15 s vs 2.8 s; cached POST 2.5k vs 2.1k at 64 connections.
     server: Literal["uvicorn", "granian"] = "granian"
+    # FastAPI's native OpenTelemetry (traces, metrics, logs to the globally configured
+    # providers). Off by default: the backend exports its own Prometheus metrics, and the
+    # check alone reads os.environ three times per request (6% of a cached answer's CPU,
+    # py-spy). True hands requests to it again.
+    opentelemetry: bool = False
     db_pool_size: int = Field(default=10, ge=1, le=100)
     # Handler threads: most wait on the inference runtime's queue (a model call coalesces
     # the texts of every waiting request into one batch), so this bounds the batch a

@@ -1,6 +1,9 @@
 """A bare FastAPI app: plain routes returning dicts (FastAPI serialises them), no middleware.
 
 Served by the FastAPI backend's own granian launcher (one worker, uvloop, same backlog).
+``POST /api/v1/embeddings/generate`` is the floor of a cached answer: it parses the JSON
+body and sends back the bytes ``bench.reference.answer`` gives it (the backend's own
+cached answer, so both send the same size).
 """
 
 from __future__ import annotations
@@ -8,10 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from backends.fastapi_service.__main__ import serve_granian
 from backends.fastapi_service.settings import FastAPIServiceSettings
+from bench.reference.answer import EMBED_PATH, cached_answer
 
 FACTORY = "bench.reference.fastapi_app:create_app"
 
@@ -31,6 +36,11 @@ def create_app() -> FastAPI:
     @app.get("/ready")
     async def ready() -> dict[str, Any]:
         return {"ready": True, "status": "ok", "checks": {}}
+
+    @app.post(EMBED_PATH)
+    async def embed(request: Request) -> Response:
+        await request.json()
+        return Response(cached_answer(), media_type="application/json")
 
     return app
 
