@@ -26,9 +26,9 @@ _COLUMN_LIMITS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs a setattr call per field, per request
 class RequestRecord:
-    """One ml_service_requests row."""
+    """One ml_service_requests row (built once by ``build``, never changed after)."""
 
     service_name: str
     endpoint: str

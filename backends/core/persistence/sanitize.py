@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from typing import Any
 
 from backends.core.vectorstore.sanitize import clean_text
@@ -18,8 +19,10 @@ MAX_LOGGED_INVALID_BYTES = 64 * 1024  # an invalid body larger than this is logg
 # (and json.dumps after it) must stay far from Python's limit of 1,000 frames
 MAX_DEPTH = 32
 REDACTED = "[redacted]"
+_CONTAINERS = (dict, list, tuple)
 
 
+@lru_cache(maxsize=1024)  # the same few field names, request after request
 def _is_secret(key: str) -> bool:
     lowered = key.lower()
     # "max_keywords" and token counts ("max_tokens", "usage.total_tokens") are not secrets
@@ -36,18 +39,24 @@ def sanitize_payload(value: Any) -> Any:
     """
     cleaned = _clean(value)
     encoded = json.dumps(cleaned, ensure_ascii=False, default=str, allow_nan=False)
-    if len(encoded.encode()) <= MAX_PAYLOAD_BYTES:
+    # a character is at most 4 UTF-8 bytes: most payloads fit without encoding them
+    if len(encoded) * 4 <= MAX_PAYLOAD_BYTES or len(encoded.encode()) <= MAX_PAYLOAD_BYTES:
         return cleaned
     return {"_truncated": True, "_original_bytes": len(encoded.encode()), "preview": encoded[:2000]}
 
 
 def _clean(value: Any, key: str | None = None, depth: int = 0) -> Any:
-    if depth > MAX_DEPTH and isinstance(value, dict | list | tuple):
-        return f"[nested deeper than {MAX_DEPTH} levels omitted]"
-    if key is not None and _is_secret(key) and value not in (None, ""):
+    if key is not None and _is_secret(key) and value is not None and value != "":
         return REDACTED
-    if key in BINARY_FIELDS and isinstance(value, str | bytes):
-        return f"[{len(value)} bytes of audio omitted]"
+    if isinstance(value, str):  # the common case first: most values are short strings
+        if key in BINARY_FIELDS:
+            return f"[{len(value)} bytes of audio omitted]"
+        text = clean_text(value)
+        if len(text) > MAX_STRING_CHARS:
+            return text[:MAX_STRING_CHARS] + f"... [{len(text) - MAX_STRING_CHARS} chars omitted]"
+        return text
+    if isinstance(value, _CONTAINERS) and depth > MAX_DEPTH:
+        return f"[nested deeper than {MAX_DEPTH} levels omitted]"
     if isinstance(value, dict):
         return {clean_text(str(k)): _clean(v, str(k), depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -56,12 +65,9 @@ def _clean(value: Any, key: str | None = None, depth: int = 0) -> Any:
             items.append(f"[{len(value) - MAX_LIST_ITEMS} more items omitted]")
         return items
     if isinstance(value, bytes):
+        if key in BINARY_FIELDS:
+            return f"[{len(value)} bytes of audio omitted]"
         return f"[{len(value)} bytes omitted]"
-    if isinstance(value, str):
-        text = clean_text(value)
-        if len(text) > MAX_STRING_CHARS:
-            return text[:MAX_STRING_CHARS] + f"... [{len(text) - MAX_STRING_CHARS} chars omitted]"
-        return text
     if isinstance(value, float) and not math.isfinite(value):  # not JSON (jsonb refuses them)
         return None
     return value
