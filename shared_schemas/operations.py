@@ -6,7 +6,7 @@ tests iterate it so that no endpoint can be forgotten.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
@@ -54,11 +54,12 @@ class Operation:
     inline: bool = False
     # Answered by the backend's own dependency checks (its pools), not by an API handler.
     readiness: bool = False
+    # Names of the {placeholders} in the path, in order (derived from path, once).
+    path_params: tuple[str, ...] = field(init=False)
 
-    @property
-    def path_params(self) -> tuple[str, ...]:
-        """Names of the {placeholders} in the path, in order."""
-        return tuple(part[1:-1] for part in self.path.split("/") if part.startswith("{"))
+    def __post_init__(self) -> None:
+        names = tuple(part[1:-1] for part in self.path.split("/") if part.startswith("{"))
+        object.__setattr__(self, "path_params", names)
 
 
 def errors(
