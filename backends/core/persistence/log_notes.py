@@ -74,6 +74,7 @@ def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> R
         error_message=notes.error,
         user_id=facts.attribution(request_meta.USER_ID_HEADER),
         organization_id=facts.attribution(request_meta.ORGANIZATION_ID_HEADER),
+        api_key_id=facts.attribution(request_meta.API_KEY_ID_HEADER),
         credits_charged=request_meta.credits_from(headers.get(request_meta.CREDITS_HEADER)),
         ip_address=request_meta.client_ip(
             headers.get(request_meta.FORWARDED_FOR_HEADER), facts.peer
