@@ -46,6 +46,7 @@ class Incoming:
     content_length: int | None
     credential: str | None
     client_ip: str
+    path: str = ""
 
     def attribute(self, user_id: str | None, organization_id: str | None, key_id: str) -> None:
         """Add who called (from the API key) to the headers forwarded upstream."""
@@ -114,6 +115,7 @@ def read_request(scope: Scope, strip_credentials: bool, gateway_secret: bytes = 
         content_length=content_length,
         credential=credential.decode("latin-1") if credential else None,
         client_ip=client_ip,
+        path=scope["path"],
     )
 
 
