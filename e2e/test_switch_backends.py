@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import httpx
 import psycopg
 
-from e2e.conftest import GatewayStarter
+from e2e.conftest import DATABASE_KEYS_ENV, Backends, GatewayStarter, create_key
 
 
-def _post(client: httpx.Client, path: str, body: object, request_id: str) -> httpx.Response:
-    response = client.post(path, json=body, headers={"X-Request-ID": request_id})
+def _post(client: httpx.Client, path: str, body: object) -> httpx.Response:
+    response = client.post(path, json=body)
     assert response.status_code == 200, response.text
     return response
 
 
 def test_switching_backends_keeps_collections_logs_and_cache(
-    start_gateway: GatewayStarter, migrated_pg_url: str
+    backends: Backends, start_gateway: GatewayStarter, migrated_pg_url: str
 ) -> None:
     run = time.time_ns()
     collection = f"switch-{run}"
-    # the gateway drops a client's X-User-ID: this run's rows are found by their request ids
-    ids = (f"switch-{run}-{n}" for n in itertools.count())
+    user = f"switch-user-{run}"
+    # the gateway takes the user from the key (a client's X-User-ID is dropped)
+    _, key = create_key(backends, f"switch-org-{run}", user)
+    auth = {"Authorization": f"Bearer {key}"}
     sentiment = {"text": f"Run {run}: the switch went wonderfully well."}
     question = {"query": "Which animal purrs?", "collection": collection, "top_k": 1}
     documents = [
@@ -33,28 +34,25 @@ def test_switching_backends_keeps_collections_logs_and_cache(
     ]
 
     with (
-        start_gateway("fastapi") as gateway,
-        httpx.Client(base_url=gateway.base_url, timeout=60) as client,
+        start_gateway("fastapi", DATABASE_KEYS_ENV) as gateway,
+        httpx.Client(base_url=gateway.base_url, headers=auth, timeout=60) as client,
     ):
         indexed = _post(
-            client,
-            "/api/v1/rag/index",
-            {"collection": collection, "documents": documents},
-            next(ids),
+            client, "/api/v1/rag/index", {"collection": collection, "documents": documents}
         )
         assert indexed.headers["x-ml-backend"] == "fastapi"
-        first = _post(client, "/api/v1/analysis/sentiment", sentiment, next(ids))
+        first = _post(client, "/api/v1/analysis/sentiment", sentiment)
         assert first.headers["x-cache"] == "miss"
 
     for backend in ("django", "fastapi"):  # switch, then back again
         with (
-            start_gateway(backend) as gateway,
-            httpx.Client(base_url=gateway.base_url, timeout=60) as client,
+            start_gateway(backend, DATABASE_KEYS_ENV) as gateway,
+            httpx.Client(base_url=gateway.base_url, headers=auth, timeout=60) as client,
         ):
-            found = _post(client, "/api/v1/rag/search", question, next(ids))
+            found = _post(client, "/api/v1/rag/search", question)
             assert found.headers["x-ml-backend"] == backend
             assert [hit["document_id"] for hit in found.json()["results"]] == ["cat"]
-            cached = _post(client, "/api/v1/analysis/sentiment", sentiment, next(ids))
+            cached = _post(client, "/api/v1/analysis/sentiment", sentiment)
             assert cached.headers["x-cache"] == "hit", backend
             assert cached.json() == first.json()
 
@@ -62,11 +60,17 @@ def test_switching_backends_keeps_collections_logs_and_cache(
     with psycopg.connect(migrated_pg_url) as conn:
         while True:
             logged = conn.execute(
-                "SELECT service_name, count(*) FROM ml_service_requests WHERE request_id LIKE %s"
+                "SELECT service_name, count(*) FROM ml_service_requests WHERE user_id = %s"
                 " GROUP BY service_name ORDER BY service_name",
-                (f"switch-{run}-%",),
+                (user,),
             ).fetchall()
             if dict(logged) == {"django": 2, "fastapi": 4} or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+        usage = conn.execute(
+            "SELECT service_name, sum(total_requests) FROM ml_service_usage WHERE user_id = %s"
+            " GROUP BY service_name ORDER BY service_name",
+            (user,),
+        ).fetchall()
     assert dict(logged) == {"django": 2, "fastapi": 4}
+    assert {name: int(total) for name, total in usage} == {"django": 2, "fastapi": 4}

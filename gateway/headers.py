@@ -27,8 +27,11 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Set by the gateway itself on every request it forwards: a client's copy is dropped, so
-# neither the gateway secret nor who-called can be forged through the gateway.
-_REQUEST_OWNED = frozenset(name.encode() for name in request_meta.GATEWAY_SET_HEADERS)
+# neither the gateway secret nor who-called can be forged through the gateway. A client's
+# X-Credits-Charged is dropped too: what a request costs is the backend's to say.
+_REQUEST_OWNED = frozenset(
+    name.encode() for name in (*request_meta.GATEWAY_SET_HEADERS, request_meta.CREDITS_HEADER)
+)
 # Set by the gateway itself (or by its server) on every response it sends.
 _RESPONSE_OWNED = HOP_BY_HOP | {b"x-request-id", b"x-ml-backend", b"server", b"date"}
 

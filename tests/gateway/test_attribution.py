@@ -13,6 +13,7 @@ FORGED = {
     "X-User-ID": "forged-user",
     "X-Organization-ID": "forged-org",
     "X-API-Key-ID": "forged-key",
+    "X-Credits-Charged": "999999",
 }
 
 
@@ -22,7 +23,7 @@ def test_client_copies_are_dropped_and_the_secret_added(fast: ThreadServer, secr
     with run_gateway(settings) as running:
         seen = running.client.get("/api/v1/rag/stats", headers=FORGED).json()["headers"]
     assert seen.get("x-gateway-secret") == (secret or None)
-    assert {"x-user-id", "x-organization-id", "x-api-key-id"}.isdisjoint(seen)
+    assert {"x-user-id", "x-organization-id", "x-api-key-id", "x-credits-charged"}.isdisjoint(seen)
 
 
 def test_a_static_key_is_attributed_by_its_id(fast: ThreadServer) -> None:
