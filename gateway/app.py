@@ -14,7 +14,7 @@ import httpx
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth import ApiKeys
-from gateway.budgets import BudgetExceeded, Budgets
+from gateway.budgets import BudgetExceeded, Budgets, charged_credits
 from gateway.errors import GatewayError, send_error, send_json
 from gateway.headers import Incoming, read_request
 from gateway.health import health_body, readiness
@@ -35,7 +35,7 @@ from gateway.registry import build_registry
 from gateway.settings import GatewayConfigError, GatewaySettings
 from gateway.upstream import HttpxUpstream, Upstream
 from gateway.usage import UsageQuery, UsageQueryError, usage_rows
-from shared_schemas.request_meta import CREDITS_HEADER, credits_from
+from shared_schemas.request_meta import CREDITS_HEADER
 
 log = logging.getLogger("gateway")
 # nginx's convention for "the client closed the connection before we answered".
@@ -251,7 +251,7 @@ class GatewayApp:
             if message["type"] == "http.response.start":
                 for name, value in message.get("headers", ()):
                     if name == _CREDITS:
-                        await budgets.charge(grant.budgets, credits_from(value.decode("latin-1")))
+                        await budgets.charge(grant.budgets, charged_credits(value))
             await send(message)
 
         return await self._forwarder.forward(scope, receive, send_charging, incoming, group)

@@ -46,6 +46,15 @@ return 0
 """
 
 
+def charged_credits(value: bytes) -> int:
+    """The backend's ``X-Credits-Charged`` value; anything but a non-negative int is 0.
+
+    At most 18 digits: Redis counters are signed 64-bit, and one absurd value must not make
+    every later INCRBY of the budget fail.
+    """
+    return int(value) if value.isdigit() and len(value) <= 18 else 0
+
+
 def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
     """The UTC start and end of the day or month containing ``now``."""
     if period == "day":
