@@ -323,7 +323,7 @@ class GatewayApp:
         """The admin routes (``/gateway/...``; an admin key got here): usage read-back."""
         if scope["path"] != "/gateway/usage" or self._key_store is None:
             raise GatewayError(404, f"no route {scope['path']} (usage needs database keys)")
-        if scope["method"] not in ("GET", "HEAD"):
+        if scope["method"] != "GET":
             raise GatewayError(405, "Method not allowed", headers=((b"allow", b"GET"),))
         query_string = scope.get("query_string", b"").decode("latin-1")
         try:

@@ -165,6 +165,7 @@ class KeyStore:
         self._ttl_s = cache_ttl_s
         self._cache_size = cache_size
         self._cache: OrderedDict[str, tuple[float, StoredKey | None]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[StoredKey | None]] = {}
         self._pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
@@ -191,11 +192,20 @@ class KeyStore:
     async def lookup(self, credential: str) -> StoredKey | None:
         """The stored key for a presented credential (cached), or None when there is none."""
         digest = key_digest(credential)
-        now = time.monotonic()
         cached = self._cache.get(digest)
-        if cached is not None and now - cached[0] < self._ttl_s:
+        if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
             self._cache.move_to_end(digest)
             return cached[1]
+        # One query per key at a time: when a busy key's entry expires, the requests that
+        # arrive meanwhile wait for that query instead of each taking a pool connection.
+        pending = self._pending.get(digest)
+        if pending is None:
+            pending = self._pending[digest] = asyncio.ensure_future(self._fetch(digest))
+            pending.add_done_callback(lambda _: self._pending.pop(digest, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch(self, digest: str) -> StoredKey | None:
+        started = time.monotonic()
         try:
             async with asyncio.timeout(self._timeout_s):
                 row = await self.pool.fetchrow(LOOKUP_SQL, digest)
@@ -203,7 +213,7 @@ class KeyStore:
             log.warning("API key lookup failed: %s", type(exc).__name__)
             raise KeyStoreUnavailable(type(exc).__name__) from None
         found = stored_key(row) if row is not None else None
-        self._cache[digest] = (now, found)
+        self._cache[digest] = (started, found)
         self._cache.move_to_end(digest)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

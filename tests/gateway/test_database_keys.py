@@ -6,8 +6,11 @@ shows the headers the gateway sent and answers the X-Credits-Charged it is asked
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +22,7 @@ import redis
 
 from gateway import cli
 from gateway.auth import key_id
+from gateway.keys import KeyStore, KeyStoreUnavailable, StoredKey
 from tests.gateway.conftest import make_settings, run_gateway
 from tests.gateway.upstreams import ThreadServer
 
@@ -323,3 +327,44 @@ def test_usage_read_back_for_an_admin_key(
     printed = keys.run("usage", "--org", keys.org, "--json")
     assert '"usage"' in printed
     assert printed.count(kid) == 2
+
+
+def test_concurrent_lookups_of_one_key_share_one_query() -> None:
+    """Counted at a silent Postgres: each query needs a connection of its own."""
+    accepted: list[socket.socket] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        url = f"postgresql://u:p@127.0.0.1:{listener.getsockname()[1]}/db"
+
+        async def lookups() -> list[BaseException | StoredKey | None]:
+            store = KeyStore(url, pool_size=4, timeout_s=0.5, cache_ttl_s=5, cache_size=10)
+            await store.start()
+            try:
+                credentials = ["mlk_one"] * 10 + ["mlk_two"] * 10
+                return await asyncio.gather(
+                    *(store.lookup(c) for c in credentials), return_exceptions=True
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await store.aclose()
+
+        done = threading.Event()
+
+        def accept() -> None:
+            while not done.is_set():
+                with contextlib.suppress(TimeoutError):
+                    accepted.append(listener.accept()[0])
+
+        thread = threading.Thread(target=accept)
+        thread.start()
+        try:
+            results = asyncio.run(lookups())
+        finally:
+            done.set()
+            thread.join()
+            for conn in accepted:
+                conn.close()
+    assert all(isinstance(r, KeyStoreUnavailable) for r in results)
+    assert len(accepted) == 2  # one per key, not one per request
