@@ -17,6 +17,7 @@ REQUEST_ID_HEADER = "x-request-id"
 FORWARDED_FOR_HEADER = "x-forwarded-for"
 USER_ID_HEADER = "x-user-id"
 ORGANIZATION_ID_HEADER = "x-organization-id"
+# A response header: the credits the backend charged (a request's copy is never read).
 CREDITS_HEADER = "x-credits-charged"
 USER_AGENT_HEADER = "user-agent"
 MAX_REQUEST_ID = 128  # ErrorResponse.request_id's maxLength
@@ -25,7 +26,6 @@ NOTED_HEADERS = (
     FORWARDED_FOR_HEADER,
     USER_ID_HEADER,
     ORGANIZATION_ID_HEADER,
-    CREDITS_HEADER,
     USER_AGENT_HEADER,
 )
 
@@ -68,14 +68,6 @@ def client_ip(forwarded_for: str | None, peer: str | None) -> str | None:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return None
-
-
-def credits_from(value: str | None) -> int:
-    """A non-negative credit count from a header; anything unreadable counts 0."""
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
 
 
 def is_logged(path: str) -> bool:
