@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from backends.core.api.api_request import ApiRequest
 from backends.core.api.flow import FormBody, RequestFlow
 from backends.core.metering.meter import Meter, MeterReading, read_meter
-from backends.core.metering.prices import CreditSettings, Price
+from backends.core.metering.prices import DEFAULT_PRICES, CreditSettings, Price
 from backends.core.persistence.log_notes import LogNotes
 from shared_schemas.common import Usage
 from shared_schemas.generation import GenerateResponse
@@ -130,3 +131,21 @@ def test_the_price_table_reads_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CREDITS_MAX_PER_REQUEST", "0")
     meter = Meter(CreditSettings(_env_file=None))  # type: ignore[call-arg]
     assert meter.credits(MeterReading("rag_search"), 200) == 8
+
+
+def test_the_documented_price_table_is_the_default() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "credits-and-billing.md"
+    documented = {}
+    for line in doc.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in OPERATIONS:
+            values = [Decimal(0) if cell == "-" else Decimal(cell) for cell in cells[1:]]
+            documented[cells[0]] = Price(
+                request=values[0],
+                item=values[1],
+                input_tokens_1k=values[2],
+                generated_token=values[3],
+                audio_second=values[4],
+            )
+    assert documented == DEFAULT_PRICES
+    assert set(documented) == set(OPERATIONS)
