@@ -25,7 +25,9 @@ from shared_schemas.operations import OPERATIONS
 _THOUSAND = Decimal(1000)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+# building one 2-3x slower here (~3 us vs ~1 us at load 7; one per request).
+@dataclass(slots=True)
 class MeterReading:
     """What one answered request consumed, from the request and the result themselves."""
 
@@ -96,16 +98,19 @@ class Meter:
         if reading is None:
             return 0
         price = self._prices[reading.operation_id]
-        flat = price.request + max(reading.items - 1, 0) * price.item
+        total = price.request
+        # only the priced units: Decimal arithmetic is ~1 us a term, and most prices are flat
+        if price.item and reading.items > 1:
+            total += (reading.items - 1) * price.item
         if reading.cache_hit:
-            total = flat * self._cache_hit_fraction
+            total *= self._cache_hit_fraction
         else:
-            total = (
-                flat
-                + reading.input_tokens * price.input_tokens_1k / _THOUSAND
-                + reading.generated_tokens * price.generated_token
-                + reading.audio_seconds * price.audio_second
-            )
+            if price.input_tokens_1k and reading.input_tokens:
+                total += reading.input_tokens * price.input_tokens_1k / _THOUSAND
+            if price.generated_token and reading.generated_tokens:
+                total += reading.generated_tokens * price.generated_token
+            if price.audio_second and reading.audio_seconds:
+                total += reading.audio_seconds * price.audio_second
         charged = math.ceil(total)
         return min(charged, self._cap) if self._cap else charged
 
