@@ -24,6 +24,10 @@ from shared_schemas import transcription_tools as tt
 Method = Literal["GET", "POST", "DELETE"]
 Group = Literal["health", "embeddings", "rag", "analysis", "complexity", "transcription"]
 RequestContentType = Literal["application/json", "multipart/form-data"]
+# What a request is metered in beyond the request itself (prices: CreditSettings):
+# items of a list in the body, the result's usage.prompt_tokens (per 1,000) and
+# usage.completion_tokens, and the seconds of audio transcribed.
+MeterUnit = Literal["item", "input_token", "generated_token", "audio_second"]
 
 JSON: RequestContentType = "application/json"
 MULTIPART: RequestContentType = "multipart/form-data"
@@ -54,6 +58,10 @@ class Operation:
     inline: bool = False
     # Answered by the backend's own dependency checks (its pools), not by an API handler.
     readiness: bool = False
+    # The units its price may charge besides the flat per-request price; "item" counts
+    # the entries of the body field ``item_field`` (one for a single value).
+    meter_units: tuple[MeterUnit, ...] = ()
+    item_field: str | None = None
     # Names of the {placeholders} in the path, in order (derived from path, once).
     path_params: tuple[str, ...] = field(init=False)
 
@@ -106,6 +114,8 @@ def _post(
     extra_types: tuple[str, ...] = (),
     cacheable: bool = False,
     inline: bool = False,
+    meter: tuple[MeterUnit, ...] = (),
+    items: str | None = None,
 ) -> Operation:
     return Operation(
         method="POST",
@@ -121,6 +131,8 @@ def _post(
         error_statuses=errors(body=True, collection=collection, provider=provider),
         cacheable=cacheable,
         inline=inline,
+        meter_units=meter,
+        item_field=items,
     )
 
 
@@ -162,23 +174,27 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     _get("/live", "health_live", "health", "The process is up", hl.LiveResponse, inline=True),
     _post(f"{EMB}/generate", "embeddings_generate", "embeddings", "Embed one text",
-          em.EmbeddingRequest, em.EmbeddingResponse, cacheable=True),
+          em.EmbeddingRequest, em.EmbeddingResponse, cacheable=True,
+          meter=("input_token",)),
     _post(f"{EMB}/batch", "embeddings_batch", "embeddings", "Embed up to 100 texts",
-          em.BatchEmbeddingRequest, em.BatchEmbeddingResponse, cacheable=True),
+          em.BatchEmbeddingRequest, em.BatchEmbeddingResponse, cacheable=True,
+          meter=("item", "input_token"), items="texts"),
     _post(f"{EMB}/similarity", "embeddings_similarity", "embeddings",
           "Cosine similarity of a text with one or many texts",
-          em.SimilarityRequest, em.SimilarityResponse, cacheable=True),
+          em.SimilarityRequest, em.SimilarityResponse, cacheable=True,
+          meter=("item",), items="text2"),
     _get(f"{EMB}/models", "embeddings_models", "embeddings", "Embedding models",
          em.EmbeddingModelsResponse),
     _post(f"{RAG}/index", "rag_index", "rag", "Index (upsert) documents into a collection",
-          rag.IndexRequest, rag.IndexResponse),
+          rag.IndexRequest, rag.IndexResponse, meter=("item",), items="documents"),
     _post(f"{RAG}/index-document", "rag_index_document", "rag",
           "Chunk and index one long document, replacing its old chunks",
           rag.IndexDocumentRequest, rag.IndexDocumentResponse),
     _post(f"{RAG}/search", "rag_search", "rag", "Semantic search in a collection",
           rag_search.SearchRequest, rag_search.SearchResponse, collection=True),
     _post(f"{RAG}/query", "rag_query", "rag", "Answer a question from a collection, citing sources",
-          rag_search.QueryRequest, rag_search.QueryResponse, collection=True),
+          rag_search.QueryRequest, rag_search.QueryResponse, collection=True,
+          meter=("input_token", "generated_token")),
     Operation("GET", f"{RAG}/collections", "rag_collections", "rag", "List collections",
               rag_collections.CollectionsResponse, error_statuses=errors(store=True)),
     Operation("DELETE", f"{RAG}/collection/{{name}}", "rag_delete_collection", "rag",
@@ -190,7 +206,7 @@ OPERATIONS: tuple[Operation, ...] = (
           "Sentiment, summary and keywords in one call", an.AnalyzeRequest, an.AnalyzeResponse,
           cacheable=True),
     _post(f"{ANA}/generate", "analysis_generate", "analysis", "Generate text from a prompt",
-          gen.GenerateRequest, gen.GenerateResponse),
+          gen.GenerateRequest, gen.GenerateResponse, meter=("input_token", "generated_token")),
     _post(f"{ANA}/classify", "analysis_classify", "analysis",
           "Classify a text into given categories", an.ClassifyRequest, an.ClassifyResponse,
           cacheable=True),
@@ -215,10 +231,12 @@ OPERATIONS: tuple[Operation, ...] = (
          hl.ComponentHealth),
     _post(f"{TRS}/transcribe", "transcription_transcribe", "transcription",
           "Transcribe an uploaded audio file", tr.TranscribeForm, tr.TranscriptionResponse,
-          content_type=MULTIPART, alternatives=_VERBOSE, extra_types=_TRANSCRIPTS),
+          content_type=MULTIPART, alternatives=_VERBOSE, extra_types=_TRANSCRIPTS,
+          meter=("audio_second",)),
     _post(f"{TRS}/transcribe-base64", "transcription_transcribe_base64", "transcription",
           "Transcribe base64-encoded audio", tr.TranscribeBase64Request,
-          tr.TranscriptionResponse, alternatives=_VERBOSE, extra_types=_TRANSCRIPTS),
+          tr.TranscriptionResponse, alternatives=_VERBOSE, extra_types=_TRANSCRIPTS,
+          meter=("audio_second",)),
     _post(f"{TRS}/convert", "transcription_convert", "transcription",
           "Convert audio to another format", tt.ConvertForm, None,
           content_type=MULTIPART, provider=False, extra_types=_AUDIO),

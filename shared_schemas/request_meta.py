@@ -20,6 +20,7 @@ FORWARDED_FOR_HEADER = "x-forwarded-for"
 USER_ID_HEADER = "x-user-id"
 ORGANIZATION_ID_HEADER = "x-organization-id"
 API_KEY_ID_HEADER = "x-api-key-id"
+# A response header: the credits the backend charged (a request's copy is never read).
 CREDITS_HEADER = "x-credits-charged"
 # Proves a request came through the gateway: its value is ML_SERVICE_GATEWAY_SECRET.
 GATEWAY_SECRET_HEADER = "x-gateway-secret"
@@ -35,7 +36,6 @@ NOTED_HEADERS = (
     FORWARDED_FOR_HEADER,
     *ATTRIBUTION_HEADERS,
     GATEWAY_SECRET_HEADER,
-    CREDITS_HEADER,
     USER_AGENT_HEADER,
 )
 
@@ -96,14 +96,6 @@ def check_gateway_secret(value: str) -> str:
     if value and not all(0x21 <= ord(c) <= 0x7E for c in value):
         raise ValueError("ML_SERVICE_GATEWAY_SECRET must be visible ASCII (no spaces)")
     return value
-
-
-def credits_from(value: str | None) -> int:
-    """A non-negative credit count from a header; anything unreadable counts 0."""
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
 
 
 def is_logged(path: str) -> bool:

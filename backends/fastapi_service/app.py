@@ -14,6 +14,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.telemetry import TelemetryConfig
 
+from backends.core.metering.meter import Meter
+from backends.core.metering.prices import CreditSettings
 from backends.core.persistence.records import RequestRecord
 from backends.core.settings import EngineSettings
 from backends.fastapi_service.errors import install_error_handlers
@@ -37,9 +39,11 @@ def committed_contract() -> dict[str, Any]:
 def create_app(
     settings: FastAPIServiceSettings | None = None,
     engine_settings: EngineSettings | None = None,
+    credit_settings: CreditSettings | None = None,
 ) -> FastAPI:
     settings = settings or FastAPIServiceSettings()
     engine_settings = engine_settings or EngineSettings()
+    meter = Meter(credit_settings or CreditSettings())  # a bad price table fails here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +70,7 @@ def create_app(
         service_name=settings.service_name,
         submit=writer_submit,
         gateway_secret=settings.gateway_secret,
+        meter=meter,
     )
     return app
 

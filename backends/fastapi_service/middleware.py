@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: the request id, the last net for bugs, one log row per request.
+"""Pure-ASGI middleware: the request id, the credits charged, the last net for bugs, one
+log row per request.
 
 Written against the raw ASGI interface (as Starlette's own middleware is) so it streams
 and adds no per-request task switching. The endpoint leaves what it validated and
@@ -12,12 +13,14 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backends.core.metering.meter import Meter
 from backends.core.persistence.log_notes import LogNotes, RequestFacts, request_record
 from backends.core.persistence.records import RequestRecord
 from backends.fastapi_service.errors import send_unexpected_error
 from shared_schemas import request_meta
 
 REQUEST_ID = request_meta.REQUEST_ID_HEADER.encode()
+CREDITS = request_meta.CREDITS_HEADER.encode()
 # the headers a request's log row reads, picked out in one pass over the raw list
 _NOTED = {
     name.encode(): name for name in (*request_meta.NOTED_HEADERS, request_meta.REQUEST_ID_HEADER)
@@ -34,12 +37,14 @@ class RequestContextMiddleware:
         app: ASGIApp,
         service_name: str,
         submit: Callable[[RequestRecord], None] | None,
+        meter: Meter,
         gateway_secret: str = "",
     ) -> None:
         self.app = app
         self.service_name = service_name
         self.submit = submit
         self.gateway_secret = gateway_secret
+        self.meter = meter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,8 +64,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                credits = str(notes.settle(self.meter, status)).encode()
+                ours = [(REQUEST_ID, rid), (CREDITS, credits)]
                 raw = message.get("headers")
-                message["headers"] = [*raw, (REQUEST_ID, rid)] if raw else [(REQUEST_ID, rid)]
+                message["headers"] = [*raw, *ours] if raw else ours
             await send(message)
 
         try:
@@ -86,4 +93,5 @@ class RequestContextMiddleware:
                         headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
                     ),
                 )
+                notes.settle(self.meter, facts.status)  # no response started: a 500
                 self.submit(request_record(self.service_name, notes, facts))

@@ -53,7 +53,7 @@ def _endpoint_for(operation: Operation) -> Endpoint:
         elif prepared.cache_key is not None and (
             cached := await resources.cache.get(prepared.cache_key)
         ):
-            return _response(flow.cached(cached))
+            return _response(flow.cached(prepared, cached, notes))
         elif operation.inline:  # constant-time: a thread hop would cost more than the work
             result = flow.run(prepared.api_request)
         else:

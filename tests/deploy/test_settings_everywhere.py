@@ -24,9 +24,11 @@ from tests.deploy.manifests import COMPOSE_DIR, OVERLAYS, REPO, one, rendered_ov
 
 SETTINGS_MODULES = (
     "backends.core.settings",
+    "backends.core.metering.prices",
     "backends.fastapi_service.settings",
     "backends.django_service.config.service_settings",
     "gateway.settings",
+    "billing.settings",
 )
 # Filled by the gateway's own settings source from ML_BACKEND_<NAME>_URL variables.
 NOT_AN_ENV_NAME = {("GatewaySettings", "env_backends")}
@@ -63,7 +65,7 @@ def settings() -> dict[frozenset[str], bool]:
         importlib.import_module(module)
     found: dict[frozenset[str], bool] = {}
     for cls in _subclasses(BaseSettings):
-        if not cls.__module__.startswith(("backends.", "gateway.")):
+        if not cls.__module__.startswith(("backends.", "gateway.", "billing.")):
             continue
         if cls.__subclasses__():  # a shared base (BackendServiceSettings): read via its subclasses
             continue

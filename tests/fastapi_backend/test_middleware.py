@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from backends.core.metering.meter import Meter
+from backends.core.metering.prices import CreditSettings
 from backends.core.persistence.records import RequestRecord
 from backends.fastapi_service.middleware import RequestContextMiddleware
 
@@ -32,7 +34,8 @@ async def _call(app: Any, scope: Scope) -> tuple[list[Message], list[RequestReco
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await RequestContextMiddleware(app, "fastapi", records.append)(scope, receive, send)
+    meter = Meter(CreditSettings(_env_file=None))
+    await RequestContextMiddleware(app, "fastapi", records.append, meter)(scope, receive, send)
     return sent, records
 
 

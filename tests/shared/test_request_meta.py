@@ -49,11 +49,6 @@ def test_health_operations_and_docs_are_unlogged() -> None:
     assert not request_meta.is_logged("/admin/login/")
 
 
-@pytest.mark.parametrize(("value", "expected"), [("7", 7), ("-3", 0), ("x", 0), (None, 0)])
-def test_credits_from(value: str | None, expected: int) -> None:
-    assert request_meta.credits_from(value) == expected
-
-
 @pytest.mark.parametrize(
     ("presented", "secret", "expected"),
     [

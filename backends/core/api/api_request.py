@@ -27,6 +27,7 @@ class RawResult:
 
     content: bytes
     media_type: str
+    audio_seconds: float | None = None  # a transcript's audio length, for metering
 
 
 ApiResult = BaseModel | RawResult

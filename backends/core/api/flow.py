@@ -8,7 +8,8 @@ A backend does only its I/O around these three steps:
    else ``run`` the handler with ``prepared.api_request``, inline or in a worker thread
    as ``operation.inline`` says (readiness, ``operation.readiness``, is the backend's
    own check instead);
-3. ``finish``: the bytes and media type to answer, the entry to cache, noted for the log.
+3. ``finish``: the bytes and media type to answer, the entry to cache, noted for the log
+   with the meter reading the credits are computed from (``cached`` for a cache hit).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from backends.core.api.handlers import all_handlers
 from backends.core.api.validation import parse_json_body, validate_form, validate_path
 from backends.core.engine import Engine
 from backends.core.errors import MLServiceError
+from backends.core.metering.meter import read_meter
 from backends.core.persistence.cache_keys import cache_key_for_hash, request_hash
 from backends.core.persistence.log_notes import LogNotes
 from backends.core.persistence.sanitize import loggable_invalid_body
@@ -128,6 +130,7 @@ class RequestFlow:
 
     def finish(self, prepared: Prepared, result: ApiResult, notes: LogNotes) -> Answer:
         """The answer to send, and what to cache."""
+        notes.reading = read_meter(prepared.api_request, result)
         if isinstance(result, RawResult):
             notes.response = {"media_type": result.media_type, "bytes": len(result.content)}
             return Answer(result.content, result.media_type)
@@ -140,8 +143,9 @@ class RequestFlow:
         return Answer(content, JSON_MEDIA_TYPE, CACHE_MISS, entry)
 
     @staticmethod
-    def cached(content: bytes) -> Answer:
+    def cached(prepared: Prepared, content: bytes, notes: LogNotes) -> Answer:
         """A response served from the shared cache (the JSON exactly as first served)."""
+        notes.reading = read_meter(prepared.api_request, None)
         return Answer(content, JSON_MEDIA_TYPE, CACHE_HIT)
 
     def _with_cache_key(self, api_request: ApiRequest) -> Prepared:

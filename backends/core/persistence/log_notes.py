@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from backends.core.api.api_request import ApiRequest
+from backends.core.metering.meter import Meter, MeterReading
 from backends.core.persistence.records import RequestRecord
 from shared_schemas import request_meta
 
@@ -26,6 +27,17 @@ class LogNotes:
     invalid_request: Any = None  # what is kept of a body that failed validation
     response: BaseModel | dict[str, Any] | None = None
     error: str | None = None
+    reading: MeterReading | None = None  # what the request consumed (the request flow)
+    # A mirrored copy (the gateway's shadow marker, honoured only from the gateway): the
+    # one place that makes a request free.
+    shadow: bool = False
+    credits: int | None = None  # settled once the status is known
+
+    def settle(self, meter: Meter, status: int) -> int:
+        """The request's credits, computed once: the response header and the row agree."""
+        if self.credits is None:
+            self.credits = meter.credits(self.reading, status, shadow=self.shadow)
+        return self.credits
 
     def request_payload(self) -> Any:
         if self.request is not None:
@@ -75,7 +87,7 @@ def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> R
         user_id=facts.attribution(request_meta.USER_ID_HEADER),
         organization_id=facts.attribution(request_meta.ORGANIZATION_ID_HEADER),
         api_key_id=facts.attribution(request_meta.API_KEY_ID_HEADER),
-        credits_charged=request_meta.credits_from(headers.get(request_meta.CREDITS_HEADER)),
+        credits_charged=notes.credits or 0,
         ip_address=request_meta.client_ip(
             headers.get(request_meta.FORWARDED_FOR_HEADER), facts.peer
         ),

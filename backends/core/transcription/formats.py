@@ -110,7 +110,12 @@ def render(transcript: Transcript, response_format: str) -> RenderedTranscript:
             + ", ".join(OUTPUT_FORMATS),
             details=[{"loc": ["response_format"], "message": "unsupported", "type": "enum"}],
         )
-    return RenderedTranscript(response_format, MEDIA_TYPES[response_format], renderer(transcript))
+    seconds = transcript.duration
+    if seconds is None:
+        seconds = max((segment.end for segment in transcript.segments), default=0.0)
+    return RenderedTranscript(
+        response_format, MEDIA_TYPES[response_format], renderer(transcript), seconds
+    )
 
 
 def _span(segment: Segment) -> tuple[float, float]:

@@ -33,6 +33,7 @@ class RenderedTranscript:
     response_format: str
     media_type: str
     body: str | dict[str, object]
+    audio_seconds: float = 0.0  # what the request is metered by, whatever the format
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ def run_operation(
     if operation.readiness:
         result = runtime.readiness()
     elif prepared.cache_key is not None and (cached := runtime.cache.get(prepared.cache_key)):
-        return _response(flow.cached(cached))
+        return _response(flow.cached(prepared, cached, notes))
     else:
         result = flow.run(prepared.api_request)
     answer = flow.finish(prepared, result, notes)

@@ -1,4 +1,4 @@
-"""Request ids, the error-shape catch-all, and one log record per request.
+"""Request ids, the error-shape catch-all, the credits charged, one log record per request.
 
 Outermost middleware: whatever answered below (a DRF view, Django's 404, admin, another
 middleware), a non-2xx leaves here in the error shape with the request's id. The log
@@ -15,6 +15,7 @@ from functools import partial
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
+from backends.core.metering.meter import Meter
 from backends.core.persistence.log_notes import RequestFacts, request_record
 from backends.django_service.mlapi import runtime
 from backends.django_service.mlapi.context import RequestContext, attach_context
@@ -28,6 +29,7 @@ class RequestContextMiddleware:
         self.service_name: str = settings.SERVICE.service_name
         self.logging: bool = settings.SERVICE.request_logging
         self.gateway_secret: str = settings.SERVICE.gateway_secret
+        self.meter = Meter(settings.CREDITS)  # a bad price table fails at start-up
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         context = attach_context(request)
@@ -38,6 +40,8 @@ class RequestContextMiddleware:
         if response.status_code >= 400 and not is_shaped(response):
             response = reshape(request, response)
         response[request_meta.REQUEST_ID_HEADER] = context.request_id
+        credits = context.notes.settle(self.meter, response.status_code)
+        response[request_meta.CREDITS_HEADER] = str(credits)
         if isinstance(response, HttpResponse) and not response.has_header("Content-Length"):
             # else gunicorn sends chunked (Django's CommonMiddleware, which set it, is admin-only)
             response["Content-Length"] = str(len(response.content))

@@ -172,3 +172,35 @@ class ComplexitySample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_type}: {self.pre_score} -> {self.actual_score}"
+
+
+class BillingExport(models.Model):
+    """One usage slice (organisation x day x category) sent to Stripe, or being sent.
+
+    Written by ``python -m billing export``: a row is ``pending`` (committed before the
+    meter event is sent) until Stripe acknowledged it, then ``sent``. A pending row is
+    sent again with the same identifier and value, so a crash between the two never
+    bills twice (Stripe drops a repeated identifier) and never loses a slice.
+    """
+
+    identifier = models.CharField(max_length=100, primary_key=True)  # the event's identifier
+    organization_id = models.CharField(max_length=128)
+    date = models.DateField()
+    endpoint_category = models.CharField(max_length=32, choices=ENDPOINT_CATEGORIES)
+    stripe_customer_id = models.CharField(max_length=255)
+    credits = models.BigIntegerField()
+    state = models.CharField(max_length=8, choices=[("pending", "pending"), ("sent", "sent")])
+    created_at = models.DateTimeField(db_default=Now())
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ml_billing_export"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization_id", "date", "endpoint_category"],
+                name="ml_billing_slice_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.organization_id}/{self.endpoint_category}: {self.credits}"

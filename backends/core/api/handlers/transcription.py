@@ -40,7 +40,7 @@ def transcript_result(rendered: RenderedTranscript) -> ApiResult:
     if media_type is not None:
         if not isinstance(rendered.body, str):
             raise TypeError(f"{rendered.response_format} transcript rendered as a dict")
-        return RawResult(rendered.body.encode("utf-8"), media_type)
+        return RawResult(rendered.body.encode("utf-8"), media_type, rendered.audio_seconds)
     if not isinstance(rendered.body, dict):
         raise TypeError(f"{rendered.response_format} transcript rendered as text")
     body = rendered.body

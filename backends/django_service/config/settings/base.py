@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from backends.core.metering.prices import CreditSettings
 from backends.core.settings import EngineSettings
 from backends.django_service.config.service_settings import (
     DjangoServiceSettings,
@@ -11,6 +12,7 @@ from backends.django_service.config.service_settings import (
 SERVICE = DjangoServiceSettings()
 # The engine shares the database and Redis of the service (one source for both URLs).
 ENGINE = EngineSettings(database_url=SERVICE.database_url, redis_url=SERVICE.redis_url)
+CREDITS = CreditSettings()  # the price table, the same for every backend
 
 SECRET_KEY = SERVICE.secret_key.get_secret_value()
 DEBUG = SERVICE.debug

@@ -1,0 +1,1 @@
+"""Credits: what one request costs, computed by the backend that did the work."""

@@ -1,0 +1,1 @@
+"""Billing export: closed days of metered usage sent to Stripe as billing meter events."""
