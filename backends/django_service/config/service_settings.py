@@ -23,11 +23,14 @@ class DjangoServiceSettings(BackendServiceSettings):
     secret_key: SecretStr = SecretStr("dev-only-not-secret")
     debug: bool = False
     # One worker of 64 request threads (gunicorn gthread): the requests waiting on a model
-    # share its batches, and the models are loaded once. Measured at 64 connections, load
-    # average 6-12 (rough): uncached embeddings 69 req/s at a mean batch of 31 and 392 MB,
-    # against 24-64 req/s and 640 MB for 2 sync workers (batches of 1), and 41-67 req/s
-    # for 2 gthread workers of 32 (one of them accepted nearly every keep-alive connection).
-    # /health 936-1054 req/s against 166-320 (one run 1627) for the sync workers.
+    # share its batches and the models are loaded once. Two rounds at 64 connections, load
+    # average 6-13 from other jobs (rough), uncached embeddings req/s / RSS:
+    #   2 sync workers (batches of 1):   24 and 14 / 640 MB; /health 197 and 166 req/s
+    #   2 gthread workers x 32 threads:  41 and 95 / 670-700 MB; /health 1310 and 1579
+    #   1 gthread worker x 64 threads:   69 and 55 / 385-392 MB; /health 936 and 1268
+    # Two workers were not clearly faster and hold two copies of every model; with keep-
+    # alive one of them may accept most connections (a worker with 1 batch of 22 seen).
+    # Re-measure on a quiet machine: DJANGO_WORKERS=2 is a setting away.
     workers: int = Field(default=1, ge=1, le=64)
     # Request threads per worker; 1 is gunicorn's sync worker (a batch of one per process).
     threads: int = Field(default=64, ge=1, le=256)
