@@ -23,6 +23,8 @@ from bench.seed_figures import SEED_HEADERS, SOURCE, beside_ours
 
 TITLES = {s.name: s.title for s in SCENARIOS}
 MODEL_BOUND = {s.name for s in SCENARIOS if s.model_bound}
+OVERLOAD = {s.name for s in SCENARIOS if s.overload}
+SATURATED = {s.name for s in SCENARIOS if s.saturating}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -107,27 +109,86 @@ def _samples(model: dict[str, Any]) -> str:
     return " and ".join(num(v) for v in model.get("direct_batch1_samples", [])) or "n/a"
 
 
+def _ratio(value: float, of: float | None) -> str:
+    return f"{value / of:.2f}x" if of else "n/a"
+
+
 def _model_bound(result: RunResult, summaries: list[Summary]) -> str:
     raw = result.model.get("direct_batch1_per_s")
+    raw32 = result.model.get("direct_batch32_per_s")
     if not raw:
         return "Raw model throughput was not measured."
     lines = [
         f"Raw model in this run ({result.model.get('model')}, onnxruntime called directly, one "
         f"process, no server): batch 1 **{num(raw)} texts/s**, through EmbeddingService "
         f"{num(result.model.get('service_batch1_per_s'))} texts/s, batch 32 "
-        f"{num(result.model.get('direct_batch32_per_s'))} texts/s. Each request of these "
-        "scenarios embeds one text, so batch 1 is the yardstick. Measured at the start and "
-        f"the end of the run ({_samples(result.model)} texts/s) and averaged: neighbours' "
-        "load moves it as much as it moves the servers.",
+        f"**{num(raw32)} texts/s**. Each request of these scenarios embeds one text; the "
+        "inference runtime batches concurrent requests, so batch 32 is the ceiling and batch 1 "
+        f"the floor. Measured at the start and the end of the run ({_samples(result.model)} "
+        "texts/s at batch 1) and averaged: neighbours' load moves it as much as it moves the "
+        "servers. Mean batch: items per model call in the backend during the point (its "
+        "/metrics). RSS: the backend's whole process tree under load (median).",
         "",
     ]
     rows = [
-        [TITLES[s.scenario], s.backend, s.route, num(s.rps), f"{s.rps / raw:.2f}x"]
+        [
+            TITLES[s.scenario], s.backend, s.route, s.connections, num(s.rps), _ratio(s.rps, raw),
+            _ratio(s.rps, raw32), num(s.mean_batch), num(s.p50_ms), num(s.p99_ms),
+            num(s.p99_ms / s.p50_ms, 2) if s.p50_ms else "n/a", s.errors, num(s.rss_load_mb, 0),
+        ]
         for s in summaries
         if s.scenario in MODEL_BOUND
-    ]
-    lines.append(table(["scenario", "backend", "route", "req/s", "of raw batch-1"], rows))
+    ]  # fmt: skip
+    headers = [
+        "scenario", "backend", "route", "conns", "req/s", "of raw batch 1", "of raw batch 32",
+        "mean batch", "p50 ms", "p99 ms", "p99/p50", "errors", "RSS MB",
+    ]  # fmt: skip
+    lines.append(table(headers, rows))
     return "\n".join(lines)
+
+
+def _overload(summaries: list[Summary]) -> str:
+    rows = []
+    for s in summaries:
+        if s.scenario not in OVERLOAD:
+            continue
+        ok = sum(n for code, n in s.statuses.items() if 200 <= code < 300)
+        refused = s.statuses.get(503, 0)
+        other = sum(s.statuses.values()) - ok - refused
+        sockets = max(0, s.errors - refused - other)  # errors counts non-2xx and socket errors
+        rows.append(
+            [
+                TITLES[s.scenario], s.backend, s.route, s.connections, ok, refused, other,
+                other + sockets, num(s.p50_ms), num(s.p99_ms),
+            ]
+        )  # fmt: skip
+    if not rows:
+        return "Not measured."
+    headers = [
+        "scenario", "backend", "route", "conns", "2xx", "503 (intended)", "other status",
+        "errors (other + socket)", "p50 ms", "p99 ms",
+    ]  # fmt: skip
+    note = (
+        "More requests in flight than the inference queue holds (INFERENCE_QUEUE_SIZE items "
+        "per process): the queue answers 503 with Retry-After at once instead of growing. "
+        "Anything but 2xx and 503 is an error."
+    )
+    return "\n".join([note, "", table(headers, rows)])
+
+
+def _saturated(summaries: list[Summary]) -> str:
+    rows = [
+        [
+            TITLES[s.scenario], s.backend, s.connections, num(s.rps), num(s.p50_ms),
+            num(s.p99_ms), s.errors, num(s.saturating_rps),
+        ]
+        for s in summaries
+        if s.scenario in SATURATED
+    ]  # fmt: skip
+    if not rows:
+        return "Not measured."
+    headers = ["probe", "backend", "probe conns", "req/s", "p50 ms", "p99 ms", "errors"]
+    return table([*headers, "background model req/s"], rows)
 
 
 def _resources(result: RunResult, summaries: list[Summary]) -> str:
@@ -214,6 +275,8 @@ def render_markdown(result: RunResult, charts: Sequence[str] = ()) -> str:
     parts += ["", "## Gateway overhead (same scenario, direct vs via gateway)", ""]
     parts += [_gateway(summaries)]
     parts += ["", "## Model-bound scenarios vs the raw model", "", _model_bound(result, summaries)]
+    parts += ["", "## Past the queue limit", "", _overload(summaries)]
+    parts += ["", "## Probes while the model is saturated", "", _saturated(summaries)]
     parts += ["", "## Memory, cold start, image", "", _resources(result, summaries)]
     parts += ["", "## Run-to-run agreement", "", _agreement(result)]
     parts += ["", f"## Seed figures: {SOURCE}", ""]

@@ -36,6 +36,9 @@ class Point:
     infra_cpu_cores: float = 0.0  # Postgres + Redis
     other_cpu_cores: float = 0.0
     drain_s: float = 0.0  # waiting for the server to finish earlier points' leftover requests
+    statuses: dict[int, int] = field(default_factory=dict)  # overload scenarios only
+    mean_batch: float | None = None  # items per model call (the backend's /metrics)
+    saturating_rps: float | None = None  # the background load's req/s, if the scenario had one
 
     @property
     def errors(self) -> int:
@@ -97,11 +100,22 @@ class Summary:
     server_cpu_cores: float = 0.0
     infra_cpu_cores: float = 0.0
     other_cpu_cores: float = 0.0  # the worst repeat: how disturbed the cell could have been
+    statuses: dict[int, int] = field(default_factory=dict)  # summed over repeats
+    mean_batch: float | None = None
+    saturating_rps: float | None = None
 
 
 def _median_or_none(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def _summed(counts: list[dict[int, int]]) -> dict[int, int]:
+    total: dict[int, int] = defaultdict(int)
+    for one in counts:
+        for status, n in one.items():
+            total[status] += n
+    return dict(sorted(total.items()))
 
 
 def summarise(points: list[Point]) -> list[Summary]:
@@ -134,6 +148,9 @@ def summarise(points: list[Point]) -> list[Summary]:
                 server_cpu_cores=statistics.median(p.server_cpu_cores for p in runs),
                 infra_cpu_cores=statistics.median(p.infra_cpu_cores for p in runs),
                 other_cpu_cores=max(p.other_cpu_cores for p in runs),
+                statuses=_summed([p.statuses for p in runs]),
+                mean_batch=_median_or_none([p.mean_batch for p in runs]),
+                saturating_rps=_median_or_none([p.saturating_rps for p in runs]),
             )
         )
     return out

@@ -163,6 +163,8 @@ def _bench_backend(
         gateway = _start_gateway(stack, backend, server, ctx, first)
         for scenario in scenarios:
             for route in cfg.routes:
+                if scenario.direct_only and route != "direct":
+                    continue
                 target = server if route == "direct" else gateway
                 if target is None:
                     continue
@@ -173,12 +175,16 @@ def _bench_backend(
                     backend.name, route, target.base_url, pids, ctx.infra_pids,
                     GATEWAY_HEADERS if route == "gateway" else (), repeat,
                     tag=f"{ctx.run_id}-{backend.name}-{route}-r{repeat}",
+                    backend_url=server.base_url,
                 )  # fmt: skip
-                conns = connections_for(scenario, cfg.connections, cfg.model_connections)
+                conns = connections_for(scenario, cfg)
                 options = wrk.WrkOptions(
                     conns, cfg.duration_s, cfg.threads, cfg.timeout_s, spec.headers
                 )
-                point = measure_point(spec, scenario, options, cfg.warmup_s)
+                point = measure_point(
+                    spec, scenario, options, cfg.warmup_s,
+                    saturating_connections=cfg.model_connections,
+                )  # fmt: skip
                 result.points.append(point)
                 log(
                     f"r{repeat} {backend.name:8} {route:8} {scenario.name:15} "

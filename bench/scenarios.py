@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 RAG_COLLECTION = "bench_10k"
 EMBED = "/api/v1/embeddings/generate"
+EMBED_BATCH = "/api/v1/embeddings/batch"
 SEARCH = "/api/v1/rag/search"
 SENTIMENT = "/api/v1/analysis/sentiment"
 
@@ -37,13 +38,29 @@ class Scenario:
     needs_rag_index: bool = False
     # Some requests call the model: the server saturates at a few connections.
     calls_model: bool = False
+    # Driven past the inference queue's limit: answers are counted per status (2xx, the
+    # intended 503, anything else is an error) at ``overload_connections``.
+    overload: bool = False
+    # Run by a second wrk at ``model_connections`` while this scenario's own requests are
+    # measured at ``probe_connections``: e.g. /health while the model is saturated.
+    saturating: tuple[RequestSpec, ...] = ()
+    # Measured straight at the backend only (the figure is the backend's, not the route's).
+    direct_only: bool = False
 
     def wrk_args(self, tag: str) -> list[str]:
         """Arguments after ``--`` for profile.lua: tag, then weight/method/path/body groups."""
-        args = [tag]
-        for spec in self.requests:
-            args += [str(spec.weight), spec.method, spec.path, spec.body]
-        return args
+        return _wrk_args(tag, self.requests)
+
+    def saturating_args(self, tag: str) -> list[str]:
+        """profile.lua arguments of the background load (empty when there is none)."""
+        return _wrk_args(tag, self.saturating) if self.saturating else []
+
+
+def _wrk_args(tag: str, requests: tuple[RequestSpec, ...]) -> list[str]:
+    args = [tag]
+    for spec in requests:
+        args += [str(spec.weight), spec.method, spec.path, spec.body]
+    return args
 
 
 def _json(payload: dict[str, object]) -> str:
@@ -61,6 +78,15 @@ RAG_SEARCH = RequestSpec(
     _json(
         {"collection": RAG_COLLECTION, "query": "slow search on big collections {n}", "top_k": 5}
     ),
+)
+# 8 texts per request: at 64 connections up to 512 items want the queue, twice the default
+# INFERENCE_QUEUE_SIZE (256). Single texts cannot get there: a backend runs at most its
+# request threads' worth of model requests at once (64), the rest wait for a thread.
+OVERLOAD_TEXTS = 8
+EMBED_OVERLOAD = RequestSpec(
+    "POST",
+    EMBED_BATCH,
+    _json({"texts": [f"Overload {{n}} text {i}: export failed." for i in range(OVERLOAD_TEXTS)]}),
 )
 SENTIMENT_TEXT = RequestSpec(
     "POST",
@@ -98,6 +124,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         "analysis/sentiment, uncached",
         (SENTIMENT_TEXT,),
         "unique text per request: lexicon sentiment (no model) + cache write",
+    ),
+    Scenario(
+        "embed_overload",
+        f"embeddings/batch of {OVERLOAD_TEXTS}, past the queue limit",
+        (EMBED_OVERLOAD,),
+        "more texts in flight than INFERENCE_QUEUE_SIZE: the intended 503s (Retry-After) vs 2xx",
+        calls_model=True,
+        overload=True,
+        direct_only=True,
+    ),
+    Scenario(
+        "health_saturated",
+        "GET /health while embeddings saturate the model",
+        (HEALTH,),
+        "/health latency at a few connections while uncached embeddings keep the model busy",
+        saturating=(EMBED_UNCACHED,),
+        direct_only=True,
     ),
     Scenario(
         "mixed",

@@ -10,10 +10,12 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 LUA_SCRIPT = Path(__file__).with_name("lua") / "profile.lua"
+# The same profile, also counting answers per status code (the overload split).
+STATUS_SCRIPT = LUA_SCRIPT.with_name("statuses.lua")
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -33,6 +35,8 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     timeouts: int = 0  # requests wrk gave up on (part of socket_errors)
+    # answers per status code, only when run with ``count_statuses``
+    statuses: dict[int, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -55,7 +59,9 @@ def wrk_binary() -> str:
     return found
 
 
-def command(base_url: str, options: WrkOptions, lua_args: list[str]) -> list[str]:
+def command(
+    base_url: str, options: WrkOptions, lua_args: list[str], *, count_statuses: bool = False
+) -> list[str]:
     """The wrk command line: -t threads -c connections -d duration, Lua script, its args."""
     cmd = [
         wrk_binary(),
@@ -65,16 +71,18 @@ def command(base_url: str, options: WrkOptions, lua_args: list[str]) -> list[str
         f"--timeout={max(1, round(options.timeout_s))}s",
         "--latency",
         "-s",
-        str(LUA_SCRIPT),
+        str(STATUS_SCRIPT if count_statuses else LUA_SCRIPT),
     ]
     for header in options.headers:
         cmd += ["-H", header]
     return [*cmd, base_url, "--", *lua_args]
 
 
-def run(base_url: str, options: WrkOptions, lua_args: list[str]) -> WrkResult:
+def run(
+    base_url: str, options: WrkOptions, lua_args: list[str], *, count_statuses: bool = False
+) -> WrkResult:
     """Run wrk once against ``base_url`` and return its parsed figures."""
-    cmd = command(base_url, options, lua_args)
+    cmd = command(base_url, options, lua_args, count_statuses=count_statuses)
     done = subprocess.run(
         cmd, capture_output=True, text=True, timeout=options.duration_s + options.timeout_s + 60
     )
@@ -92,6 +100,8 @@ def parse_output(text: str) -> WrkResult:
             raise WrkError(f"unreadable wrk output: {text[-500:]!r}")
         return summary
     data = json.loads(line.removeprefix("@@bench "))
+    counted = next((ln for ln in text.splitlines() if ln.startswith("@@statuses ")), None)
+    statuses = json.loads(counted.removeprefix("@@statuses ")) if counted else {}
     duration_s = data["duration_us"] / 1e6
     socket_errors = sum(data[key] for key in ("connect", "read", "write", "timeout"))
     return WrkResult(
@@ -106,6 +116,7 @@ def parse_output(text: str) -> WrkResult:
         non_2xx=int(data["status"]),
         socket_errors=int(socket_errors),
         timeouts=int(data["timeout"]),
+        statuses={int(code): int(n) for code, n in statuses.items()},
     )
 
 

@@ -43,7 +43,9 @@ NOTED_HEADERS = (
 # the contract's "health" group; an operation added there is unlogged too.
 DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/redoc"})
 HEALTH_PATHS = frozenset(op.path for op in OPERATIONS if op.group == "health")
-UNLOGGED_PATHS = HEALTH_PATHS | DOCS_PATHS
+# A backend's Prometheus page (not a contract operation); scraped as often as the probes.
+METRICS_PATH = "/metrics"
+UNLOGGED_PATHS = HEALTH_PATHS | DOCS_PATHS | {METRICS_PATH}
 UNLOGGED_PREFIXES = ("/admin/", "/static/")  # Django's admin and its assets
 
 

@@ -1,8 +1,11 @@
-"""Gunicorn (sync workers) for the Django backend: options and worker hooks, in Python.
+"""Gunicorn (threaded WSGI workers) for the Django backend: options and worker hooks.
 
-Sync workers, not ASGI: DRF's ASGI path with sync views is 5-10x slower here. The app is
-not preloaded, so each worker imports Django and builds its engine after fork (nothing
-with a socket or a thread crosses a fork); each worker flushes its request log on exit.
+WSGI, not ASGI: DRF's ASGI path with sync views is 5-10x slower here. Threaded workers
+(gthread), not sync ones: a sync worker serves one request at a time, so its model
+batches held one text; with DJANGO_THREADS request threads, the requests waiting in one
+worker share its inference runtime's batches. The app is not preloaded, so each worker
+imports Django and builds its engine after fork (nothing with a socket or a thread
+crosses a fork); each worker flushes its request log on exit.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def gunicorn_options(service: DjangoServiceSettings) -> dict[str, Any]:
     return {
         "bind": [f"{service.host}:{service.port}"],
         "workers": service.workers,
-        "worker_class": "sync",
+        "worker_class": "gthread" if service.threads > 1 else "sync",
+        "threads": service.threads,
         "preload_app": False,
         "timeout": service.worker_timeout_s,
         "graceful_timeout": service.graceful_timeout_s,

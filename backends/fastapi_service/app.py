@@ -11,19 +11,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 
+from backends.core.api import metrics_page
 from backends.core.metering.meter import Meter
 from backends.core.metering.prices import CreditSettings
 from backends.core.persistence.records import RequestRecord
 from backends.core.settings import EngineSettings
 from backends.fastapi_service.errors import install_error_handlers
 from backends.fastapi_service.middleware import RequestContextMiddleware
-from backends.fastapi_service.resources import open_resources
+from backends.fastapi_service.resources import Resources, open_resources
 from backends.fastapi_service.routes import install_routes
 from backends.fastapi_service.settings import FastAPIServiceSettings
-from shared_schemas import API_VERSION
+from shared_schemas import API_VERSION, request_meta
 
 _TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "contract" / "openapi.json"
@@ -64,6 +65,7 @@ def create_app(
     install_error_handlers(app)
     install_routes(app)
     _install_docs(app)
+    _install_metrics(app)
     writer_submit = _submit_via_state(app) if settings.request_logging else None
     app.add_middleware(
         RequestContextMiddleware,
@@ -84,6 +86,13 @@ def _submit_via_state(app: FastAPI) -> Callable[[RequestRecord], None]:
             resources.writer.submit(record)
 
     return submit
+
+
+def _install_metrics(app: FastAPI) -> None:
+    @app.get(request_meta.METRICS_PATH, include_in_schema=False)
+    async def metrics() -> Response:
+        resources: Resources = app.state.resources
+        return Response(resources.metrics.render(), media_type=metrics_page.CONTENT_TYPE)
 
 
 def _install_docs(app: FastAPI) -> None:

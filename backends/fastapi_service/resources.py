@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from backends.core.api.flow import RequestFlow
 from backends.core.api.handlers.health import Check, ready_response
+from backends.core.api.metrics_page import ProcessMetrics
 from backends.core.engine import Engine
 from backends.core.settings import EngineSettings
 from backends.fastapi_service.database import create_pool, ensure_schema
@@ -35,6 +36,7 @@ class Resources:
     engine: Engine
     cache: ResponseCache
     engine_limiter: anyio.CapacityLimiter
+    metrics: ProcessMetrics
     pool: asyncpg.Pool[Any] | None = None
     redis: aioredis.Redis[bytes] | None = None
     writer: RequestLogWriter | None = None
@@ -110,6 +112,7 @@ async def open_resources(
             engine=engine,
             cache=cache,
             engine_limiter=anyio.CapacityLimiter(settings.engine_threads),
+            metrics=ProcessMetrics(engine.inference.metrics, writer.counts if writer else None),
             pool=pool,
             redis=redis,
             writer=writer,

@@ -6,6 +6,7 @@ await the cache, run the handler on the event loop or in a worker thread, respon
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -14,6 +15,8 @@ from fastapi.responses import Response
 
 from backends.core.api.api_request import ApiResult
 from backends.core.api.flow import Answer
+from backends.core.api.metrics_page import server_timing
+from backends.core.inference.timing import collect_timing
 from backends.core.persistence.log_notes import LogNotes
 from backends.fastapi_service.body import read_body
 from backends.fastapi_service.resources import Resources
@@ -42,33 +45,41 @@ def install_routes(app: FastAPI) -> None:
 
 def _endpoint_for(operation: Operation) -> Endpoint:
     async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
         resources: Resources = request.app.state.resources
         notes: LogNotes = request.state.ml_notes
         flow = resources.flow
         body = await read_body(request, operation, resources.settings.max_body_bytes)
         prepared = flow.prepare(operation, body, request.path_params, notes)
         result: ApiResult
-        if operation.readiness:
-            result = await resources.readiness()
-        elif prepared.cache_key is not None and (
-            cached := await resources.cache.get(prepared.cache_key)
-        ):
-            return _response(flow.cached(prepared, cached, notes))
-        elif operation.inline:  # constant-time: a thread hop would cost more than the work
-            result = flow.run(prepared.api_request)
-        else:
-            result = await anyio.to_thread.run_sync(
-                flow.run, prepared.api_request, limiter=resources.engine_limiter
-            )
+        if prepared.cache_key is not None:
+            cached = await resources.cache.get(prepared.cache_key)
+            resources.metrics.cache_lookup(hit=bool(cached))
+            if cached:
+                return _response(flow.cached(prepared, cached, notes))
+        # The worker thread runs in a copy of this context: the same collector.
+        with collect_timing() as timing:
+            if operation.readiness:
+                result = await resources.readiness()
+            elif operation.inline:  # constant-time: a thread hop would cost more than the work
+                result = flow.run(prepared.api_request)
+            else:
+                result = await anyio.to_thread.run_sync(
+                    flow.run, prepared.api_request, limiter=resources.engine_limiter
+                )
         answer = flow.finish(prepared, result, notes)
         if (entry := answer.cache_entry) is not None:
             await resources.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
-        return _response(answer)
+        return _response(answer, server_timing(timing, time.perf_counter() - started))
 
     endpoint.__name__ = operation.operation_id
     return endpoint
 
 
-def _response(answer: Answer) -> Response:
-    headers = {"X-Cache": answer.x_cache} if answer.x_cache else None
-    return Response(answer.content, media_type=answer.media_type, headers=headers)
+def _response(answer: Answer, timing: str | None = None) -> Response:
+    headers = {}
+    if answer.x_cache:
+        headers["X-Cache"] = answer.x_cache
+    if timing is not None:
+        headers["Server-Timing"] = timing
+    return Response(answer.content, media_type=answer.media_type, headers=headers or None)

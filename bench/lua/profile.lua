@@ -4,12 +4,24 @@
 -- response cache keyed on the body never hits. A list of one fixed request is
 -- formatted once, so wrk's own cost stays minimal.
 -- done() prints one line "@@bench {json}" with exact percentiles (microseconds).
+-- statuses.lua runs this script with count_statuses set: then each thread counts its
+-- answers per status code and done() prints "@@statuses {json}" too. Off by default:
+-- a response() hook makes wrk parse every answer's headers, which costs the load
+-- generator on the cheap scenarios.
 
-local thread_count = 0
+local threads = {}
 
 function setup(thread)
-  thread_count = thread_count + 1
-  thread:set("tid", thread_count)
+  threads[#threads + 1] = thread
+  thread:set("tid", #threads)
+end
+
+statuses = {}
+
+if count_statuses then
+  function response(status, headers, body)
+    statuses[status] = (statuses[status] or 0) + 1
+  end
 end
 
 local entries = {}
@@ -91,4 +103,17 @@ function done(summary, latency, requests)
     parts[#parts + 1] = string.format('"p%s_us":%d', tostring(p), latency:percentile(p))
   end
   io.write("@@bench {" .. table.concat(parts, ",") .. "}\n")
+  if count_statuses then
+    local totals = {}
+    for _, thread in ipairs(threads) do
+      for status, n in pairs(thread:get("statuses")) do
+        totals[status] = (totals[status] or 0) + n
+      end
+    end
+    local counted = {}
+    for status, n in pairs(totals) do
+      counted[#counted + 1] = string.format('"%d":%d', status, n)
+    end
+    io.write("@@statuses {" .. table.concat(counted, ",") .. "}\n")
+  end
 end

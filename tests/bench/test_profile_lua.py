@@ -89,3 +89,18 @@ def test_mixed_profile_varies_bodies_keeps_headers_and_reports(
     assert result.non_2xx == pytest.approx(paths["/missing"], abs=8)  # in flight at stop
     assert result.p95_ms is not None
     assert result.p50_ms <= result.p95_ms <= result.p99_ms <= result.max_ms
+
+
+def test_statuses_are_counted_per_code_only_when_asked(recorder: tuple[str, Seen]) -> None:
+    url, _ = recorder
+    scenario = Scenario(
+        "t", "t", (RequestSpec("GET", "/ok", weight=1), RequestSpec("GET", "/missing")), "test"
+    )
+    options = wrk.WrkOptions(connections=4, duration_s=1, threads=2)
+    counted = wrk.run(url, options, scenario.wrk_args("s"), count_statuses=True)
+    plain = wrk.run(url, options, scenario.wrk_args("p"))
+
+    assert set(counted.statuses) == {200, 404}
+    assert counted.statuses[404] == counted.non_2xx
+    assert sum(counted.statuses.values()) == counted.requests
+    assert plain.statuses == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from bench import charts, report
@@ -115,3 +116,26 @@ def test_files_are_written_and_json_round_trips(tmp_path: Path) -> None:
     assert len(data["points"]) == len(result.points)
     assert data["rankings"]["direct/health"] == [["fastapi", "django"], ["fastapi", "django"]]
     assert {s["backend"] for s in data["summaries"]} == {"fastapi", "django"}
+
+
+def test_model_tables_show_ratios_batches_and_the_overload_split() -> None:
+    result = fake_result()
+    result.model["direct_batch32_per_s"] = 4000.0
+    result.points = [
+        replace(p, mean_batch=12.5 + p.repeat)
+        if p.scenario == "embed_uncached" and p.backend == "fastapi"
+        else replace(p, statuses={200: 30, 503: 70 + p.repeat, 500: 1})
+        if p.scenario == "embed_overload"
+        else replace(p, saturating_rps=55.0)
+        if p.scenario == "health_saturated"
+        else p
+        for p in result.points
+    ]
+    text = report.render_markdown(result)
+    # uncached embed, fastapi direct: 1050 req/s of 2000 (batch 1) and 4000 (batch 32),
+    # mean batch the median of 12.5 and 13.5, p99/p50 the medians' ratio (30 / 10.5)
+    row = "| embeddings/generate, uncached | fastapi | direct | 1000 | 1,050.0 | 0.53x | 0.26x |"
+    assert f"{row} 13.0 | 10.5 | 30.0 | 2.86 | 0 | 200 |" in text
+    # the overload split: 2xx, intended 503, other statuses, errors besides the 503s
+    assert "| fastapi | direct | 1000 | 60 | 141 | 2 | 2 | " in text
+    assert "| GET /health while embeddings saturate the model | django | 1000 | 525.0 |" in text

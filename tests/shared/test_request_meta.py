@@ -46,6 +46,7 @@ def test_health_operations_and_docs_are_unlogged() -> None:
     for operation in OPERATIONS:
         assert request_meta.is_logged(operation.path) is (operation.group != "health")
     assert not request_meta.is_logged("/openapi.json")
+    assert not request_meta.is_logged(request_meta.METRICS_PATH)  # scraped like a probe
     assert not request_meta.is_logged("/admin/login/")
 
 

@@ -6,12 +6,15 @@ Read the body, call the cache, run the handler, answer; what each step means liv
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse
 
 from backends.core.api.api_request import ApiResult
 from backends.core.api.flow import Answer
+from backends.core.api.metrics_page import server_timing
+from backends.core.inference.timing import collect_timing
 from backends.django_service.mlapi.body import read_body
 from backends.django_service.mlapi.context import attach_context, context_of
 from backends.django_service.mlapi.runtime import get_runtime
@@ -22,26 +25,30 @@ def run_operation(
     operation: Operation, request: HttpRequest, path_params: Mapping[str, str]
 ) -> HttpResponse:
     """Serve one operation; domain errors propagate to the one exception handler."""
+    started = time.perf_counter()
     runtime = get_runtime()
     notes = (context_of(request) or attach_context(request)).notes
     flow = runtime.flow
     body = read_body(request, operation, runtime.settings.max_body_bytes)
     prepared = flow.prepare(operation, body, path_params, notes)
     result: ApiResult
-    if operation.readiness:
-        result = runtime.readiness()
-    elif prepared.cache_key is not None and (cached := runtime.cache.get(prepared.cache_key)):
-        return _response(flow.cached(prepared, cached, notes))
-    else:
-        result = flow.run(prepared.api_request)
+    if prepared.cache_key is not None:
+        cached = runtime.cache.get(prepared.cache_key)
+        runtime.metrics.cache_lookup(hit=bool(cached))
+        if cached:
+            return _response(flow.cached(prepared, cached, notes))
+    with collect_timing() as timing:
+        result = runtime.readiness() if operation.readiness else flow.run(prepared.api_request)
     answer = flow.finish(prepared, result, notes)
     if (entry := answer.cache_entry) is not None:
         runtime.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
-    return _response(answer)
+    return _response(answer, server_timing(timing, time.perf_counter() - started))
 
 
-def _response(answer: Answer) -> HttpResponse:
+def _response(answer: Answer, timing: str | None = None) -> HttpResponse:
     response = HttpResponse(answer.content, content_type=answer.media_type)
     if answer.x_cache is not None:
         response["X-Cache"] = answer.x_cache
+    if timing is not None:
+        response["Server-Timing"] = timing
     return response

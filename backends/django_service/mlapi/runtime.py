@@ -20,7 +20,10 @@ from django.db import connection
 
 from backends.core.api.flow import RequestFlow
 from backends.core.api.handlers.health import Check, ready_response
+from backends.core.api.metrics_page import ProcessMetrics
 from backends.core.engine import Engine
+from backends.core.inference.runtime import usable_cores
+from backends.core.settings import EngineSettings
 from backends.django_service.config.service_settings import DjangoServiceSettings
 from backends.django_service.mlapi.request_log import BackgroundWriter
 from backends.django_service.mlapi.response_cache import ResponseCache
@@ -37,6 +40,7 @@ class Runtime:
     cache: ResponseCache
     writer: BackgroundWriter | None
     redis: redis.Redis[bytes] | None
+    metrics: ProcessMetrics
 
     def readiness(self) -> ReadyResponse:
         """Check every dependency; 503 (with the failed checks) when a required one is down."""
@@ -80,7 +84,7 @@ _current: Runtime | None = None
 
 def build_runtime(service: DjangoServiceSettings) -> Runtime:
     """Open everything the process serves with (the engine connects its stores here)."""
-    engine = Engine(settings.ENGINE, service_name=service.service_name)
+    engine = Engine(_engine_settings(service), service_name=service.service_name)
     engine.start()
     writer = BackgroundWriter(
         service.database_url,
@@ -101,7 +105,22 @@ def build_runtime(service: DjangoServiceSettings) -> Runtime:
         client, writer, service.service_name, service.cache_ttl_s, service.memory_cache()
     )
     flow = RequestFlow(engine, cache_enabled=service.cache_enabled)
-    return Runtime(service, engine, flow, cache, writer, client)
+    metrics = ProcessMetrics(engine.inference.metrics, writer.counts)
+    return Runtime(service, engine, flow, cache, writer, client, metrics)
+
+
+def _engine_settings(service: DjangoServiceSettings) -> EngineSettings:
+    """The engine's settings, its model threads shared out among the gunicorn workers.
+
+    Every worker has its own runtime; each running its models on all the cores would
+    oversubscribe them (workers x cores threads), so unless INFERENCE_THREADS says
+    otherwise each worker gets its share of the cores.
+    """
+    engine: EngineSettings = settings.ENGINE
+    if engine.inference_threads is not None:
+        return engine
+    share = max(1, usable_cores() // service.workers)
+    return engine.model_copy(update={"inference_threads": share})
 
 
 def start_runtime() -> Runtime:

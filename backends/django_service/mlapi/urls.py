@@ -1,4 +1,4 @@
-"""API routes: the contract's 32 operations (exact paths, no trailing slashes) and the docs."""
+"""API routes: the contract's 32 operations (exact paths, no trailing slashes), docs, /metrics."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import re
 from django.urls import URLPattern, path
 
 from backends.django_service.mlapi.views import (
+    MetricsView,
     OpenApiView,
     RedocView,
     SwaggerDocsView,
     operation_views,
 )
+from shared_schemas import request_meta
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -30,6 +32,7 @@ def api_urlpatterns() -> list[URLPattern]:
         path("openapi.json", OpenApiView.as_view(), name="openapi"),
         path("docs", SwaggerDocsView.as_view(), name="docs"),
         path("redoc", RedocView.as_view(), name="redoc"),
+        path(request_meta.METRICS_PATH.lstrip("/"), MetricsView.as_view(), name="metrics"),
     ]
     return patterns
 

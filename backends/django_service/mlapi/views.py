@@ -19,9 +19,11 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from backends.core.api import metrics_page
 from backends.django_service.mlapi.docs_pages import redoc_html, swagger_ui_html
 from backends.django_service.mlapi.endpoint import run_operation
 from backends.django_service.mlapi.negotiation import JsonOnlyNegotiation
+from backends.django_service.mlapi.runtime import get_runtime
 from shared_schemas.operations import OPERATIONS, Operation
 
 CONTRACT_PATH = Path(__file__).resolve().parents[3] / "contract" / "openapi.json"
@@ -87,6 +89,14 @@ class OpenApiView(BaseView):
 
     def get(self, request: Request) -> HttpResponse:
         return HttpResponse(_contract_bytes(), content_type="application/json")
+
+
+class MetricsView(BaseView):
+    """This worker process's Prometheus metrics (each worker has its own runtime)."""
+
+    def get(self, request: Request) -> HttpResponse:
+        body = get_runtime().metrics.render()
+        return HttpResponse(body, content_type=metrics_page.CONTENT_TYPE)
 
 
 class SwaggerDocsView(BaseView):

@@ -1,0 +1,125 @@
+"""The inference runtime seen through both real backends: /metrics, Server-Timing, 503.
+
+Each backend runs as a real server process on real Postgres and Redis with the real
+MiniLM model. A tiny queue (INFERENCE_QUEUE_SIZE=1, batches of one) lets one batch
+request of many texts keep the queue full long enough to be refused a second request.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from devinfra.processes import RunningService, running_service
+from shared_schemas import request_meta
+
+BACKENDS = {"fastapi": "backends.fastapi_service", "django": "backends.django_service"}
+EMBED = "/api/v1/embeddings/generate"
+BATCH = "/api/v1/embeddings/batch"
+TIMING = re.compile(r"^queue;dur=\d+\.\d\d, inference;dur=\d+\.\d\d, total;dur=\d+\.\d\d$")
+# ~120 tokens each: with batches of one, 100 of them keep the model busy for seconds.
+LONG = " ".join(["the nightly export failed after the upgrade and support was called"] * 10)
+
+
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def backend(
+    request: pytest.FixtureRequest,
+    migrated_pg_url: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningService]:
+    env = {
+        "DATABASE_URL": migrated_pg_url,
+        "REDIS_URL": redis_url,
+        "LLM_PROVIDER": "extractive",
+        "EMBEDDING_PROVIDER": "local",
+        "VECTOR_STORE": "pgvector",
+        "QDRANT_URL": "",
+        "QDRANT_PATH": "",
+        "OPENAI_API_KEY": "",
+        "INFERENCE_QUEUE_SIZE": "1",
+        "INFERENCE_MAX_BATCH_SIZE": "1",
+        "DJANGO_WORKERS": "1",  # /metrics and the requests must reach the same process
+    }
+    name: str = request.param
+    with running_service(BACKENDS[name], env, tmp_path_factory.mktemp(f"{name}-logs")) as svc:
+        yield svc
+
+
+def _sample(metrics: str, name: str) -> float:
+    """The sum of every sample of ``name`` (over its labels); 0 when absent."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.MULTILINE)
+    return sum(float(value) for value in pattern.findall(metrics))
+
+
+def _metrics(service: RunningService) -> str:
+    response = httpx.get(service.base_url + request_meta.METRICS_PATH, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+def test_a_model_request_carries_server_timing(backend: RunningService) -> None:
+    body = {"text": f"server timing {uuid.uuid4()}"}
+    response = httpx.post(backend.base_url + EMBED, json=body, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["x-cache"] == "miss"
+    assert TIMING.match(response.headers["server-timing"]), response.headers["server-timing"]
+
+
+def test_a_request_without_a_model_call_has_no_server_timing(backend: RunningService) -> None:
+    body = {"text": f"cached {uuid.uuid4()}"}
+    httpx.post(backend.base_url + EMBED, json=body, timeout=30)
+    hit = httpx.post(backend.base_url + EMBED, json=body, timeout=30)
+    assert hit.headers["x-cache"] == "hit"
+    assert "server-timing" not in hit.headers
+    assert "server-timing" not in httpx.get(backend.base_url + "/health").headers
+
+
+def test_metrics_report_batches_the_log_writer_and_the_cache(backend: RunningService) -> None:
+    body = {"text": f"metrics {uuid.uuid4()}"}
+    before = _metrics(backend)
+    httpx.post(backend.base_url + EMBED, json=body, timeout=30)
+    httpx.post(backend.base_url + EMBED, json=body, timeout=30)
+    after = _metrics(backend)
+    for name, grew_by in (
+        ("inference_batch_size_count", 1),
+        ("inference_seconds_count", 1),
+        ('response_cache_lookups_total{result="miss"}', 1),
+        ('response_cache_lookups_total{result="hit"}', 1),
+    ):
+        assert _sample(after, name) - _sample(before, name) >= grew_by, name
+    families = re.findall(r"^# TYPE (\S+) ", after, re.MULTILINE)
+    for name in ("inference_queue_depth", "inference_rejected", "inference_cancelled",
+                 "request_log_written", "request_log_refused", "request_log_overflowed",
+                 "request_log_pending", "backend_process_id"):  # fmt: skip
+        assert name in families or f"{name}_total" in families, name  # counters: _total
+
+
+def test_a_full_queue_answers_503_with_retry_after(backend: RunningService) -> None:
+    texts = [f"{LONG} {uuid.uuid4()}" for _ in range(100)]
+    outcome: dict[str, httpx.Response] = {}
+
+    def batch() -> None:
+        outcome["batch"] = httpx.post(backend.base_url + BATCH, json={"texts": texts}, timeout=300)
+
+    worker = threading.Thread(target=batch)
+    worker.start()
+    try:
+        while not _sample(_metrics(backend), "inference_queue_depth"):
+            assert worker.is_alive(), "the batch finished before its texts were seen queued"
+        refused = httpx.post(backend.base_url + EMBED, json={"text": str(uuid.uuid4())}, timeout=30)
+    finally:
+        worker.join(300)
+    assert refused.status_code == 503, refused.text
+    assert int(refused.headers["retry-after"]) >= 1
+    body = refused.json()
+    assert body["error"]["code"] == "service_unavailable", body
+    assert body["request_id"] == refused.headers["x-request-id"]
+    assert outcome["batch"].status_code == 200  # the request already queued is served
+    assert _sample(_metrics(backend), "inference_rejected_total") >= 1
