@@ -6,23 +6,27 @@ await the cache, run the handler on the event loop or in a worker thread, respon
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import CancelledError
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from backends.core.api.api_request import ApiResult
+from backends.core.api.api_request import ApiRequest, ApiResult
 from backends.core.api.flow import Answer
 from backends.core.api.metrics_page import server_timing
-from backends.core.inference.timing import collect_timing
+from backends.core.inference.timing import RequestTiming, collect_timing
 from backends.core.persistence.log_notes import LogNotes
 from backends.fastapi_service.body import read_body
 from backends.fastapi_service.resources import Resources
 from shared_schemas.operations import OPERATIONS, Operation
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# The log row's status for a request whose client left before its answer (nginx's 499).
+CLIENT_CLOSED = 499
 
 
 def install_routes(app: FastAPI) -> None:
@@ -64,9 +68,10 @@ def _endpoint_for(operation: Operation) -> Endpoint:
             elif operation.inline:  # constant-time: a thread hop would cost more than the work
                 result = flow.run(prepared.api_request)
             else:
-                result = await anyio.to_thread.run_sync(
-                    flow.run, prepared.api_request, limiter=resources.engine_limiter
-                )
+                ran = await _run_while_connected(request, resources, prepared.api_request, timing)
+                if ran is None:
+                    return Response(status_code=CLIENT_CLOSED)  # nobody is left to read it
+                result = ran
         answer = flow.finish(prepared, result, notes)
         if (entry := answer.cache_entry) is not None:
             await resources.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
@@ -74,6 +79,38 @@ def _endpoint_for(operation: Operation) -> Endpoint:
 
     endpoint.__name__ = operation.operation_id
     return endpoint
+
+
+async def _run_while_connected(
+    request: Request, resources: Resources, api_request: ApiRequest, timing: RequestTiming
+) -> ApiResult | None:
+    """The handler's result from a worker thread; None when the client went away first.
+
+    A disconnect abandons the request's model calls: those still waiting leave their
+    queue, so a batch never computes an answer nobody reads, and the thread stops at its
+    next model call. Only the ASGI receive channel says a client left (the server sends
+    http.disconnect after the body), hence one small watcher task per request.
+    """
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        left = True
+        timing.abandon()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await anyio.to_thread.run_sync(
+            resources.flow.run, api_request, limiter=resources.engine_limiter
+        )
+    except CancelledError:
+        if left:
+            return None
+        raise
+    finally:
+        watcher.cancel()
 
 
 def _response(answer: Answer, timing: str | None = None) -> Response:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 
 import numpy as np
 import pytest
@@ -202,6 +203,37 @@ def test_a_cancelled_await_drops_the_waiting_request() -> None:
     try:
         asyncio.run(scenario())
         assert not model.ran(TEXTS[6])
+    finally:
+        queue.close()
+
+
+def test_an_abandoned_request_drops_its_waiting_calls_and_any_later_one() -> None:
+    model = GatedMiniLM()
+    queue = gated_queue(model)
+    refused: list[BaseException] = []
+
+    def handler() -> None:  # a sync handler in a worker thread, as the backends run them
+        for text in (TEXTS[6], TEXTS[7]):
+            try:
+                queue.run([text])
+            except CancelledError as exc:
+                refused.append(exc)
+
+    try:
+        running = queue.submit([TEXTS[0]])
+        model.entered.wait(60)
+        with collect_timing() as timing:
+            thread = threading.Thread(target=contextvars.copy_context().run, args=(handler,))
+            thread.start()
+            while queue.depth < 1:
+                time.sleep(0.001)  # until the handler's first call waits
+            timing.abandon()  # the backend saw its client disconnect
+            thread.join(60)
+        model.release(10)
+        running.result(60)
+        assert len(refused) == 2
+        assert not model.ran(TEXTS[6]) and not model.ran(TEXTS[7])
+        assert queue.depth == 0
     finally:
         queue.close()
 

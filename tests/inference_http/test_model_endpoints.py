@@ -7,10 +7,14 @@ request of many texts keep the queue full long enough to be refused a second req
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,14 +30,8 @@ TIMING = re.compile(r"^queue;dur=\d+\.\d\d, inference;dur=\d+\.\d\d, total;dur=\
 LONG = " ".join(["the nightly export failed after the upgrade and support was called"] * 10)
 
 
-@pytest.fixture(scope="module", params=sorted(BACKENDS))
-def backend(
-    request: pytest.FixtureRequest,
-    migrated_pg_url: str,
-    redis_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunningService]:
-    env = {
+def _env(migrated_pg_url: str, redis_url: str, queue_size: int) -> dict[str, str]:
+    return {
         "DATABASE_URL": migrated_pg_url,
         "REDIS_URL": redis_url,
         "LLM_PROVIDER": "extractive",
@@ -42,10 +40,20 @@ def backend(
         "QDRANT_URL": "",
         "QDRANT_PATH": "",
         "OPENAI_API_KEY": "",
-        "INFERENCE_QUEUE_SIZE": "1",
+        "INFERENCE_QUEUE_SIZE": str(queue_size),
         "INFERENCE_MAX_BATCH_SIZE": "1",
         "DJANGO_WORKERS": "1",  # /metrics and the requests must reach the same process
     }
+
+
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def backend(
+    request: pytest.FixtureRequest,
+    migrated_pg_url: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningService]:
+    env = _env(migrated_pg_url, redis_url, queue_size=1)
     name: str = request.param
     with running_service(BACKENDS[name], env, tmp_path_factory.mktemp(f"{name}-logs")) as svc:
         yield svc
@@ -123,3 +131,49 @@ def test_a_full_queue_answers_503_with_retry_after(backend: RunningService) -> N
     assert body["request_id"] == refused.headers["x-request-id"]
     assert outcome["batch"].status_code == 200  # the request already queued is served
     assert _sample(_metrics(backend), "inference_rejected_total") >= 1
+
+
+@pytest.fixture(scope="module")
+def roomy_fastapi(
+    migrated_pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningService]:
+    """FastAPI with room in the queue (and batches of one): requests wait, none is refused."""
+    env = _env(migrated_pg_url, redis_url, queue_size=1000)
+    with running_service(BACKENDS["fastapi"], env, tmp_path_factory.mktemp("roomy")) as svc:
+        yield svc
+
+
+def _post_and_hang_up(base_url: str, path: str, body: dict[str, object]) -> None:
+    """Send a whole request, then close the connection without reading the answer."""
+    parts = urlsplit(base_url)
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname or "", parts.port or 80)) as sock:
+        sock.sendall(head + payload)
+
+
+def test_a_waiting_request_whose_client_left_is_dropped(roomy_fastapi: RunningService) -> None:
+    """FastAPI only: a WSGI server (Django's gunicorn) never tells the app a client left."""
+    texts = [f"{LONG} {uuid.uuid4()}" for _ in range(100)]
+    outcome: dict[str, httpx.Response] = {}
+    url = roomy_fastapi.base_url
+
+    def batch() -> None:
+        outcome["batch"] = httpx.post(url + BATCH, json={"texts": texts}, timeout=300)
+
+    worker = threading.Thread(target=batch)
+    worker.start()
+    try:
+        while not _sample(_metrics(roomy_fastapi), "inference_queue_depth"):
+            assert worker.is_alive(), "the batch finished before its texts were seen queued"
+        cancelled = _sample(_metrics(roomy_fastapi), "inference_cancelled_total")
+        _post_and_hang_up(url, EMBED, {"text": f"left {uuid.uuid4()}"})
+        while _sample(_metrics(roomy_fastapi), "inference_cancelled_total") == cancelled:
+            assert worker.is_alive(), "the batch finished before the hung-up request left"
+            time.sleep(0.01)
+    finally:
+        worker.join(300)
+    assert outcome["batch"].status_code == 200  # its neighbour in the queue is unaffected

@@ -25,7 +25,7 @@ from typing import Generic, Protocol, TypeVar
 
 from backends.core.errors import InvalidInput, Overloaded, ProviderUnavailable
 from backends.core.inference.metrics import InferenceMetrics
-from backends.core.inference.timing import InferenceTiming, record_timing
+from backends.core.inference.timing import InferenceTiming, note_queued, record_timing
 
 ItemT = TypeVar("ItemT")
 PreparedT = TypeVar("PreparedT")
@@ -170,8 +170,13 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         return request.future
 
     def run(self, items: Sequence[ItemT]) -> Inferred[OutT]:
-        """Submit and block this thread until the result."""
+        """Submit and block this thread until the result.
+
+        CancelledError when the web request was abandoned (its client went away) while
+        this call waited: the call left the queue without running.
+        """
         future = self.submit(items)
+        note_queued(future)
         try:
             result = future.result()
         except BaseException:

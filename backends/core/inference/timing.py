@@ -10,9 +10,11 @@ need not pass timing along. The collector travels in a context variable, which
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +32,35 @@ class InferenceTiming:
 
 @dataclass(slots=True)
 class RequestTiming:
-    """The sum over every model call one web request made."""
+    """The sum over every model call one web request made, and the calls it has queued.
+
+    The queued calls are kept so that a backend which learns that the client went away
+    can ``abandon()`` them: a call still waiting leaves its queue (its batch never carries
+    it) and the handler's thread gets CancelledError instead of a result.
+    """
 
     queue_s: float = 0.0
     inference_s: float = 0.0
     calls: int = 0
+    abandoned: bool = False
+    _queued: list[Future[Any]] = field(default_factory=list)
 
     def add(self, timing: InferenceTiming) -> None:
         self.queue_s += timing.queue_s
         self.inference_s += timing.inference_s
         self.calls += 1
+
+    def queued(self, future: Future[Any]) -> None:
+        """Note a model call this request waits for (cancelled at once if abandoned)."""
+        self._queued.append(future)
+        if self.abandoned:
+            future.cancel()
+
+    def abandon(self) -> None:
+        """The client went away: drop every call still waiting, and any made later."""
+        self.abandoned = True
+        for future in list(self._queued):  # the handler's thread may append meanwhile
+            future.cancel()  # a no-op once the call's batch has started
 
 
 _current: ContextVar[RequestTiming | None] = ContextVar("inference_timing", default=None)
@@ -54,6 +75,13 @@ def collect_timing() -> Iterator[RequestTiming]:
         yield timing
     finally:
         _current.reset(token)
+
+
+def note_queued(future: Future[Any]) -> None:
+    """Tell the enclosing ``collect_timing()``, if any, about a call now waiting."""
+    collector = _current.get()
+    if collector is not None:
+        collector.queued(future)
 
 
 def record_timing(timing: InferenceTiming) -> None:
