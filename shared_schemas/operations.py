@@ -54,6 +54,9 @@ class Operation:
     inline: bool = False
     # Answered by the backend's own dependency checks (its pools), not by an API handler.
     readiness: bool = False
+    # Changes stored data (a collection, its chunks): never mirrored to a shadow backend,
+    # which shares the primary's database and vector store.
+    writes: bool = False
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -105,6 +108,7 @@ def _post(
     extra_types: tuple[str, ...] = (),
     cacheable: bool = False,
     inline: bool = False,
+    writes: bool = False,
 ) -> Operation:
     return Operation(
         method="POST",
@@ -120,6 +124,7 @@ def _post(
         error_statuses=errors(body=True, collection=collection, provider=provider),
         cacheable=cacheable,
         inline=inline,
+        writes=writes,
     )
 
 
@@ -170,10 +175,10 @@ OPERATIONS: tuple[Operation, ...] = (
     _get(f"{EMB}/models", "embeddings_models", "embeddings", "Embedding models",
          em.EmbeddingModelsResponse),
     _post(f"{RAG}/index", "rag_index", "rag", "Index (upsert) documents into a collection",
-          rag.IndexRequest, rag.IndexResponse),
+          rag.IndexRequest, rag.IndexResponse, writes=True),
     _post(f"{RAG}/index-document", "rag_index_document", "rag",
           "Chunk and index one long document, replacing its old chunks",
-          rag.IndexDocumentRequest, rag.IndexDocumentResponse),
+          rag.IndexDocumentRequest, rag.IndexDocumentResponse, writes=True),
     _post(f"{RAG}/search", "rag_search", "rag", "Semantic search in a collection",
           rag_search.SearchRequest, rag_search.SearchResponse, collection=True),
     _post(f"{RAG}/query", "rag_query", "rag", "Answer a question from a collection, citing sources",
@@ -182,7 +187,7 @@ OPERATIONS: tuple[Operation, ...] = (
               rag_collections.CollectionsResponse, error_statuses=errors(store=True)),
     Operation("DELETE", f"{RAG}/collection/{{name}}", "rag_delete_collection", "rag",
               "Delete a collection and its chunks", rag_collections.DeleteCollectionResponse,
-              error_statuses=errors(path=True, collection=True, store=True)),
+              error_statuses=errors(path=True, collection=True, store=True), writes=True),
     Operation("GET", f"{RAG}/stats", "rag_stats", "rag", "Totals over all collections",
               rag_collections.RagStatsResponse, error_statuses=errors(store=True)),
     _post(f"{ANA}/analyze", "analysis_analyze", "analysis",
