@@ -12,6 +12,7 @@ import pytest
 
 from devinfra.processes import RunningService, running_service
 
+GATEWAY_SECRET = "e2e-gateway-secret"
 BACKEND_MODULES = {"fastapi": "backends.fastapi_service", "django": "backends.django_service"}
 
 
@@ -25,6 +26,8 @@ def backend_env(database_url: str, redis_url: str) -> dict[str, str]:
         "OPENAI_API_KEY": "",
         "FASTAPI_LOG_FLUSH_INTERVAL_S": "0.2",
         "DJANGO_LOG_FLUSH_INTERVAL_S": "0.2",
+        # the gateways started below get it too: attribution reaches the logs only with it
+        "ML_SERVICE_GATEWAY_SECRET": GATEWAY_SECRET,
     }
 
 

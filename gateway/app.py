@@ -50,6 +50,7 @@ class GatewayApp:
         self._limiter: RateLimiter | None = None
         self._guarded = self.keys.enabled or bool(settings.rate_limit_per_minute)
         self._health_timeout_s = settings.timeout_for("health")
+        self._gateway_secret = settings.gateway_secret.encode("ascii")
         self._backend_header = (b"x-ml-backend", self.registry.selected.header_value)
         self._openai = OpenAICompat(
             self.registry, settings, self.metrics, self._admit if self._guarded else None
@@ -117,7 +118,7 @@ class GatewayApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         path: str = scope["path"]
-        incoming = read_request(scope, strip_credentials=self.keys.enabled)
+        incoming = read_request(scope, self.keys.enabled, self._gateway_secret)
         own = self._own.get(path)
         if own is not None:
             if scope["method"] not in ("GET", "HEAD"):
@@ -166,6 +167,7 @@ class GatewayApp:
                     headers=((b"www-authenticate", b"Bearer"),),
                 )
             identity = "key:" + key
+            incoming.attribute(None, None, key)
         if self._limiter is not None:
             retry = await self._limiter.check(identity or "ip:" + incoming.client_ip)
             if retry is not None:

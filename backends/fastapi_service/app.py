@@ -59,7 +59,10 @@ def create_app(
     _install_docs(app)
     writer_submit = _submit_via_state(app) if settings.request_logging else None
     app.add_middleware(
-        RequestContextMiddleware, service_name=settings.service_name, submit=writer_submit
+        RequestContextMiddleware,
+        service_name=settings.service_name,
+        submit=writer_submit,
+        gateway_secret=settings.gateway_secret,
     )
     return app
 

@@ -34,10 +34,12 @@ class RequestContextMiddleware:
         app: ASGIApp,
         service_name: str,
         submit: Callable[[RequestRecord], None] | None,
+        gateway_secret: str = "",
     ) -> None:
         self.app = app
         self.service_name = service_name
         self.submit = submit
+        self.gateway_secret = gateway_secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,5 +82,8 @@ class RequestContextMiddleware:
                     request_id=request_id,
                     headers=headers,
                     peer=client[0] if client else None,
+                    from_gateway=request_meta.from_gateway(
+                        headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
+                    ),
                 )
                 self.submit(request_record(self.service_name, notes, facts))

@@ -52,3 +52,19 @@ def test_health_operations_and_docs_are_unlogged() -> None:
 @pytest.mark.parametrize(("value", "expected"), [("7", 7), ("-3", 0), ("x", 0), (None, 0)])
 def test_credits_from(value: str | None, expected: int) -> None:
     assert request_meta.credits_from(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("presented", "secret", "expected"),
+    [
+        ("s3cret", "s3cret", True),
+        ("s3cret", "other", False),
+        (None, "s3cret", False),
+        ("", "s3cret", False),
+        ("", "", False),  # no secret configured: nothing is from the gateway
+        ("anything", "", False),
+        ("s3cr\xe9t", "s3cret", False),  # a latin-1 header value, not ASCII
+    ],
+)
+def test_from_gateway(presented: str | None, secret: str, expected: bool) -> None:
+    assert request_meta.from_gateway(presented, secret) is expected
