@@ -21,13 +21,16 @@ USER_ID_HEADER = "x-user-id"
 ORGANIZATION_ID_HEADER = "x-organization-id"
 API_KEY_ID_HEADER = "x-api-key-id"
 CREDITS_HEADER = "x-credits-charged"
+# A copy of a live request the gateway mirrored to a candidate backend ("1"): its log row
+# is marked shadow and it is charged nothing (trusted only next to the gateway secret).
+SHADOW_HEADER = "x-shadow"
 # Proves a request came through the gateway: its value is ML_SERVICE_GATEWAY_SECRET.
 GATEWAY_SECRET_HEADER = "x-gateway-secret"
 # Who called: set by the gateway from the API key, trusted by a backend only next to the
 # gateway secret (anyone reaching a backend directly could write them).
 ATTRIBUTION_HEADERS = (USER_ID_HEADER, ORGANIZATION_ID_HEADER, API_KEY_ID_HEADER)
 # What the gateway drops from every client request and then sets itself.
-GATEWAY_SET_HEADERS = (GATEWAY_SECRET_HEADER, *ATTRIBUTION_HEADERS)
+GATEWAY_SET_HEADERS = (GATEWAY_SECRET_HEADER, *ATTRIBUTION_HEADERS, SHADOW_HEADER)
 USER_AGENT_HEADER = "user-agent"
 MAX_REQUEST_ID = 128  # ErrorResponse.request_id's maxLength
 # What a request-log row records of a request's headers (lower-case names).
@@ -35,6 +38,7 @@ NOTED_HEADERS = (
     FORWARDED_FOR_HEADER,
     *ATTRIBUTION_HEADERS,
     GATEWAY_SECRET_HEADER,
+    SHADOW_HEADER,
     CREDITS_HEADER,
     USER_AGENT_HEADER,
 )

@@ -53,6 +53,11 @@ class RequestFacts:
     # its attribution headers the gateway's and not whatever a direct caller wrote.
     from_gateway: bool = False
 
+    @property
+    def shadow(self) -> bool:
+        """A request the gateway mirrored to this backend (X-Shadow: 1 next to the secret)."""
+        return self.from_gateway and self.headers.get(request_meta.SHADOW_HEADER) == "1"
+
     def attribution(self, header: str) -> str | None:
         """An attribution header's value, when the gateway set it; else None."""
         return self.headers.get(header) if self.from_gateway else None
@@ -62,6 +67,7 @@ def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> R
     """The ml_service_requests row (payloads dumped and sanitised here, off the response path
     where the backend allows it)."""
     headers = facts.headers
+    shadow = facts.shadow
     return RequestRecord.build(
         service_name=service_name,
         endpoint=notes.endpoint or facts.path,
@@ -74,9 +80,13 @@ def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> R
         error_message=notes.error,
         user_id=facts.attribution(request_meta.USER_ID_HEADER),
         organization_id=facts.attribution(request_meta.ORGANIZATION_ID_HEADER),
-        credits_charged=request_meta.credits_from(headers.get(request_meta.CREDITS_HEADER)),
+        # a shadow copy costs its caller nothing: the primary's answer was the one charged
+        credits_charged=0
+        if shadow
+        else request_meta.credits_from(headers.get(request_meta.CREDITS_HEADER)),
         ip_address=request_meta.client_ip(
             headers.get(request_meta.FORWARDED_FOR_HEADER), facts.peer
         ),
         user_agent=headers.get(request_meta.USER_AGENT_HEADER),
+        shadow=shadow,
     )

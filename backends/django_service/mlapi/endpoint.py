@@ -6,12 +6,14 @@ Read the body, call the cache, run the handler, answer; what each step means liv
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse
 
 from backends.core.api.api_request import ApiResult
 from backends.core.api.flow import Answer
+from backends.django_service.config.service_settings import DjangoServiceSettings
 from backends.django_service.mlapi.body import read_body
 from backends.django_service.mlapi.context import attach_context, context_of
 from backends.django_service.mlapi.runtime import get_runtime
@@ -31,17 +33,39 @@ def run_operation(
     if operation.readiness:
         result = runtime.readiness()
     elif prepared.cache_key is not None and (cached := runtime.cache.get(prepared.cache_key)):
-        return _response(flow.cached(cached))
+        return _response(flow.cached(cached), _perturbed_field(operation, runtime.settings))
     else:
         result = flow.run(prepared.api_request)
     answer = flow.finish(prepared, result, notes)
     if (entry := answer.cache_entry) is not None:
         runtime.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
-    return _response(answer)
+    return _response(answer, _perturbed_field(operation, runtime.settings))
 
 
-def _response(answer: Answer) -> HttpResponse:
-    response = HttpResponse(answer.content, content_type=answer.media_type)
+def _perturbed_field(operation: Operation, settings: DjangoServiceSettings) -> str | None:
+    """TEST ONLY (ML_SERVICE_TEST_PERTURB): the field of this operation's answer to change."""
+    spec: str = settings.test_perturb
+    op_id, _, field = spec.partition(":")
+    return field if spec and op_id == operation.operation_id else None
+
+
+def _perturb(content: bytes, field: str) -> bytes:
+    body = json.loads(content)
+    value = body.get(field)
+    if isinstance(value, bool):
+        body[field] = not value
+    elif isinstance(value, int | float):
+        body[field] = value + 1
+    elif isinstance(value, str):
+        body[field] = value + " (perturbed)"
+    return json.dumps(body).encode()
+
+
+def _response(answer: Answer, perturb: str | None = None) -> HttpResponse:
+    content = answer.content
+    if perturb is not None and answer.media_type.startswith("application/json"):
+        content = _perturb(content, perturb)
+    response = HttpResponse(content, content_type=answer.media_type)
     if answer.x_cache is not None:
         response["X-Cache"] = answer.x_cache
     return response
