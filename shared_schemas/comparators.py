@@ -331,7 +331,7 @@ COMPARATORS: dict[str, Comparator] = {
         }
     ),
     "analysis_keywords": Comparator({"keywords": TopK("keyword"), "keywords[].score": _SCORE}),
-    # calibration_samples grows as post-analyze calls add samples between the two requests
+    # calibration_samples grows when post-analyze records a sample between the two requests
     "complexity_pre_estimate": Comparator(
         {"calibration_samples": Ignore(), "calibrated": Ignore(), "estimated_hours": _SCORE},
     ),

@@ -54,8 +54,8 @@ class Operation:
     inline: bool = False
     # Answered by the backend's own dependency checks (its pools), not by an API handler.
     readiness: bool = False
-    # Changes stored data (a collection, its chunks): never mirrored to a shadow backend,
-    # which shares the primary's database and vector store.
+    # Changes stored data (a collection, its chunks, a calibration sample): never mirrored
+    # to a shadow backend, which shares the primary's database and vector store.
     writes: bool = False
 
     @property
@@ -209,7 +209,7 @@ OPERATIONS: tuple[Operation, ...] = (
           cx.PreEstimateRequest, cx.PreEstimateResponse, provider=False),
     _post(f"{CPX}/post-analyze", "complexity_post_analyze", "complexity",
           "Actual complexity of a finished task",
-          cx.PostAnalyzeRequest, co.PostAnalyzeResponse, provider=False),
+          cx.PostAnalyzeRequest, co.PostAnalyzeResponse, provider=False, writes=True),
     _get(f"{CPX}/scale", "complexity_scale", "complexity", "The complexity scale",
          co.ScaleResponse, inline=True),
     _post(f"{CPX}/calculate-adjustment", "complexity_calculate_adjustment", "complexity",
