@@ -7,7 +7,7 @@ UV_RUN := $(UV) run --frozen
 APT_PACKAGES := ffmpeg espeak-ng wrk jq
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format contract contract-check bench test-deep soak clean
+.PHONY: help setup run test lint format contract contract-check switch-check bench test-deep soak clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ contract: ## regenerate contract/openapi.json from shared_schemas
 
 contract-check: ## fail when contract/openapi.json is stale
 	$(UV_RUN) python -m contract generate --check
+
+switch-check: ## may ML_SERVICE_BACKEND switch to TO=<backend>? shadow results + contract check
+	$(UV_RUN) python -m gateway switch-check --to $${TO:?usage: make switch-check TO=django}
 
 test-deep: setup ## long fuzzing and slow suites (not part of make test)
 	$(UV_RUN) pytest -m slow $(PYTEST_ARGS)

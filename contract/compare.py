@@ -1,4 +1,13 @@
-"""Send the same seeded cases to two servers and report where they answer differently."""
+"""Send the same seeded cases to two servers and report where they answer differently.
+
+Differences are of three kinds: the status, conformance to the spec, and the values of a
+successful JSON answer, judged field by field by the operation's comparator
+(``shared_schemas.comparators``: cosine for embeddings, tolerances for scores, top-k for
+rankings, ...). Values are not compared for operations that write: both servers share
+one database, so the second one sees what the first one wrote. For operations declared
+non-deterministic, the first server is asked twice and the fields on which it disagrees
+with itself are not reported.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,11 @@ from typing import Any
 
 from contract.conformance import RunOptions, load_schema
 from contract.spec import SpecSource
+from shared_schemas.comparators import COMPARATORS, Comparator, FieldDiff
+from shared_schemas.operations import by_id
+
+# Methods that change state on servers outside the registry (the registry says it itself).
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Coverage cases enumerate boundaries deterministically; cap them so big schemas stay quick.
 MAX_COVERAGE_CASES = 40
@@ -26,6 +40,7 @@ class CaseDiff:
     conforms_b: bool
     problem_a: str
     problem_b: str
+    fields: list[FieldDiff] = field(default_factory=list)  # value differences (same status)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +52,7 @@ class CaseDiff:
             "conforms_b": self.conforms_b,
             "problem_a": self.problem_a,
             "problem_b": self.problem_b,
+            "fields": [diff.as_dict() for diff in self.fields],
         }
 
 
@@ -48,6 +64,7 @@ class CompareResult:
     cases: int = 0
     status_diffs: int = 0
     conformance_diffs: int = 0
+    value_diffs: int = 0
     diffs: list[CaseDiff] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -62,6 +79,7 @@ class CompareResult:
             "cases": self.cases,
             "status_differences": self.status_diffs,
             "conformance_differences": self.conformance_diffs,
+            "value_differences": self.value_diffs,
             "differences": [diff.as_dict() for diff in self.diffs],
             "errors": list(self.errors),
         }
@@ -91,13 +109,14 @@ def compare(options: RunOptions, spec: SpecSource, url_b: str) -> CompareOutcome
             continue
         operation = item.ok()
         result = CompareResult(label=operation.label)
+        values = _values_rule(operation)
         try:
             cases = generate_cases(schema, operation, options)
         except Exception as exc:  # generation problems are reported, not fatal
             result.errors.append(f"case generation failed: {type(exc).__name__}: {exc}")
             cases = []
         for case in cases:
-            _compare_case(case, options, url_b, result)
+            _compare_case(case, options, url_b, result, values)
         results.append(result)
     return CompareOutcome(
         url_a=options.base_url,
@@ -150,23 +169,45 @@ def _draw(operation: Any, mode: Any, options: RunOptions) -> list[Any]:
     return drawn
 
 
-def _compare_case(case: Any, options: RunOptions, url_b: str, result: CompareResult) -> None:
+def _values_rule(operation: Any) -> Comparator | None:
+    """The comparator for an operation's values; None when they are not compared (writes)."""
+    op_id = str(operation.definition.raw.get("operationId") or "")
+    known = by_id().get(op_id)
+    if known is not None:
+        return None if known.writes else COMPARATORS[op_id]
+    return Comparator() if str(operation.method).upper() in _READ_METHODS else None
+
+
+def _call(case: Any, url: str, options: RunOptions) -> Any:
+    return case.call(base_url=url, headers=dict(options.headers), timeout=options.request_timeout)
+
+
+def _compare_case(
+    case: Any, options: RunOptions, url_b: str, result: CompareResult, values: Comparator | None
+) -> None:
     answers = []
+    responses: list[Any] = []
     for url in (options.base_url, url_b):
         try:
-            response = case.call(
-                base_url=url, headers=dict(options.headers), timeout=options.request_timeout
-            )
+            response = _call(case, url, options)
         except Exception as exc:  # network errors count as a differing answer
             answers.append((None, False, f"request failed: {type(exc).__name__}"))
+            responses.append(None)
             continue
         answers.append((response.status_code, *_conformance(case, response)))
+        responses.append(response)
     result.cases += 1
     (status_a, ok_a, why_a), (status_b, ok_b, why_b) = answers
+    fields: list[FieldDiff] = []
     if status_a == status_b and ok_a == ok_b:
-        return
+        if values is None or status_a is None or status_a >= 300:
+            return
+        fields = _value_diffs(case, options, values, responses[0], responses[1])
+        if not fields:
+            return
     result.status_diffs += status_a != status_b
     result.conformance_diffs += ok_a != ok_b
+    result.value_diffs += bool(fields)
     result.diffs.append(
         CaseDiff(
             operation=result.label,
@@ -177,8 +218,44 @@ def _compare_case(case: Any, options: RunOptions, url_b: str, result: CompareRes
             conforms_b=ok_b,
             problem_a=why_a,
             problem_b=why_b,
+            fields=fields,
         )
     )
+
+
+def _value_diffs(
+    case: Any, options: RunOptions, comparator: Comparator, response_a: Any, response_b: Any
+) -> list[FieldDiff]:
+    """Field-level differences of two successful answers (JSON only), beyond A's own noise."""
+    body_a, body_b = _json(response_a), _json(response_b)
+    if body_a is _NOT_JSON or body_b is _NOT_JSON:
+        return []
+    request = case.body if isinstance(case.body, dict) else None
+    found = comparator.diff(body_a, body_b, request)
+    if found and not comparator.deterministic:
+        try:
+            again = _json(_call(case, options.base_url, options))
+        except Exception:  # no second answer: nothing is known about the noise
+            return found
+        noisy = {diff.pattern for diff in comparator.diff(body_a, again, request)}
+        found = [diff for diff in found if diff.pattern not in noisy]
+    return found
+
+
+_NOT_JSON = object()
+
+
+def _json(response: Any) -> Any:
+    if response is None:
+        return _NOT_JSON
+    media = response.headers.get("content-type", "")
+    media = (media[0] if isinstance(media, list) else media).split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return _NOT_JSON
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
 
 
 def _conformance(case: Any, response: Any) -> tuple[bool, str]:

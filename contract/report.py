@@ -38,7 +38,8 @@ def print_compare_table(outcome: CompareOutcome, out: TextIO, *, width: int = 12
     label_w = min(max((len(r.label) for r in results), default=9), 48)
     print(f"\nA = {outcome.url_a}\nB = {outcome.url_b}", file=out)
     header = (
-        f"{'operation':<{label_w}}  {'cases':>5}  {'status':>6}  {'schema':>6}  first difference"
+        f"{'operation':<{label_w}}  {'cases':>5}  {'status':>6}  {'schema':>6}  {'values':>6}  "
+        "first difference"
     )
     print(header, file=out)
     print("-" * max(len(header), width), file=out)
@@ -48,13 +49,16 @@ def print_compare_table(outcome: CompareOutcome, out: TextIO, *, width: int = 12
             d = result.diffs[0]
             first = f"{d.request}: A {d.status_a}{'' if d.conforms_a else '!'} vs B {d.status_b}"
             first += "" if d.conforms_b else "!"
+            if d.fields:
+                f = d.fields[0]
+                first = f"{d.request}: {f.path} {f.detail} (A {f.primary!r} vs B {f.candidate!r})"
         elif result.errors:
             first = f"error: {result.errors[0]}"
-        room = max(width - label_w - 26, 20)
+        room = max(width - label_w - 34, 20)
         first = _clip(first, room)
         print(
             f"{result.label[:label_w]:<{label_w}}  {result.cases:>5}  {result.status_diffs:>6}  "
-            f"{result.conformance_diffs:>6}  {first}",
+            f"{result.conformance_diffs:>6}  {result.value_diffs:>6}  {first}",
             file=out,
         )
     print("(! = response does not conform to the spec)", file=out)
@@ -144,9 +148,13 @@ def build_junit(
                 lines = [
                     f"{d.request}: A {d.status_a} conforms={d.conforms_a} {d.problem_a} | "
                     f"B {d.status_b} conforms={d.conforms_b} {d.problem_b}"
+                    + "".join(f" | {f.path}: {f.detail}" for f in d.fields)
                     for d in cres.diffs
                 ]
-                summary = f"{cres.status_diffs} status / {cres.conformance_diffs} schema diffs"
+                summary = (
+                    f"{cres.status_diffs} status / {cres.conformance_diffs} schema / "
+                    f"{cres.value_diffs} value diffs"
+                )
                 node = ET.SubElement(case, "failure", message=summary)
                 node.text = "\n".join(lines + cres.errors)
         csuite.set("tests", str(len(csuite)))

@@ -1,6 +1,7 @@
 """`python -m gateway`: serve with uvicorn (uvloop + httptools), one worker.
 
 `python -m gateway keys|budget|usage ...` manages API keys and budgets (gateway.cli).
+`python -m gateway switch-check --to <backend>`: the switch verdict (gateway/switch_check.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from gateway.settings import GatewayConfigError, GatewaySettings
 def main() -> int:
     if sys.argv[1:2] and sys.argv[1] in COMMANDS:
         return cli_main(sys.argv[1:])
+    if sys.argv[1:2] == ["switch-check"]:
+        from gateway.switch_check import main as switch_check
+
+        return switch_check(sys.argv[2:])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = GatewaySettings()

@@ -29,10 +29,12 @@ from gateway.keys import (
 )
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics, route_group
 from gateway.openai_compat import OpenAICompat
-from gateway.proxy import ClientDisconnected, Forwarder
+from gateway.proxy import ClientDisconnected, Forwarder, Outcome
 from gateway.rate_limit import RateLimiter
 from gateway.registry import build_registry
 from gateway.settings import GatewayConfigError, GatewaySettings
+from gateway.shadow import ShadowMirror, ShadowStore, shadow_backend
+from gateway.shadow_report import REPORT_PATH, build_report
 from gateway.upstream import HttpxUpstream, Upstream
 from gateway.usage import UsageQuery, UsageQueryError, usage_rows
 from shared_schemas.request_meta import CREDITS_HEADER
@@ -84,7 +86,9 @@ class GatewayApp:
             "/health": self._health,
             "/ready": self._ready,
             "/metrics": self._metrics,
+            REPORT_PATH: self._shadow_report,
         }
+        self._shadow = self._shadow_mirror(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -106,6 +110,10 @@ class GatewayApp:
             reconciling = await self._start_key_store()
         self._forwarder = Forwarder(upstream, self.registry, self.settings, self.metrics)
         self._openai.upstream = upstream
+        if self._shadow is not None:
+            self._shadow.upstream = upstream
+            if self._shadow.store is not None:
+                await self._shadow.store.start()
         log.info(
             "gateway -> %s (%s)%s",
             self.registry.selected.name,
@@ -115,6 +123,10 @@ class GatewayApp:
         try:
             yield
         finally:
+            if self._shadow is not None:
+                await self._shadow.drain()
+            if self._report_store is not None:
+                await self._report_store.stop()
             self._forwarder = self._openai.upstream = None
             if self._limiter is not None:
                 await self._limiter.aclose()
@@ -211,14 +223,19 @@ class GatewayApp:
                 raise GatewayError(413, "request body too large")
             if self._forwarder is None:
                 raise GatewayError(503, "gateway is not started (lifespan not run)")
+            mirrored = self._shadow.sampled(scope) if self._shadow is not None else None
+            capture = self._capture if mirrored else 0
             if grant is not None and grant.budgets and self._budgets is not None:
-                status, backend = await self._forward_charged(
-                    scope, receive, send, incoming, group, grant
+                outcome = await self._forward_charged(
+                    scope, receive, send, incoming, group, grant, capture
                 )
             else:
-                status, backend = await self._forwarder.forward(
-                    scope, receive, send, incoming, group
+                outcome = await self._forwarder.forward(
+                    scope, receive, send, incoming, group, capture
                 )
+            status, backend = outcome.status, outcome.backend
+            if mirrored is not None and self._shadow is not None:  # the answer is sent
+                self._shadow.submit(mirrored, scope, incoming, outcome, time.perf_counter() - start)
         except GatewayError as exc:
             status = exc.status
             headers = (*exc.headers, *self._own_headers(incoming))
@@ -238,7 +255,8 @@ class GatewayApp:
         incoming: Incoming,
         group: str,
         grant: KeyGrant,
-    ) -> tuple[int, str]:
+        capture: int,
+    ) -> Outcome:
         """Forward, charging the key's budgets what the backend says it charged.
 
         Charged when the backend's response head arrives, before it is passed on: a client
@@ -254,7 +272,9 @@ class GatewayApp:
                         await budgets.charge(grant.budgets, charged_credits(value))
             await send(message)
 
-        return await self._forwarder.forward(scope, receive, send_charging, incoming, group)
+        return await self._forwarder.forward(
+            scope, receive, send_charging, incoming, group, capture
+        )
 
     async def _admit(self, incoming: Incoming) -> None:
         """Auth, rate limit and budgets for a request answered elsewhere (gateway.openai_compat)."""
@@ -340,6 +360,40 @@ class GatewayApp:
         }
         await send_json(send, 200, body, self._own_headers(incoming))
         return 200
+
+    def _shadow_mirror(self, settings: GatewaySettings) -> ShadowMirror | None:
+        candidate = shadow_backend(settings, self.registry)
+        self._capture = settings.shadow_capture_bytes
+        self._report_store: ShadowStore | None = None
+        if settings.database_url:
+            self._report_store = ShadowStore(
+                settings.database_url,
+                settings.shadow_flush_interval_s,
+                settings.shadow_examples_per_field,
+                settings.shadow_buffer_rows,
+            )
+        if candidate is None:
+            return None
+        return ShadowMirror(
+            settings, self.registry.selected, candidate, self.metrics, self._report_store
+        )
+
+    async def _shadow_report(self, send: Send, incoming: Incoming) -> None:
+        """GET /gateway/shadow/report: the stored comparisons (behind the API keys, if any)."""
+        headers = self._own_headers(incoming)
+        if self.keys.enabled and self.keys.identify(incoming.credential) is None:
+            await send_error(send, 401, "the shadow report needs an API key", incoming.request_id,
+                             ((b"www-authenticate", b"Bearer"), *headers))  # fmt: skip
+            return
+        if self._report_store is None:
+            await send_error(send, 503, "no DATABASE_URL: shadow results are not stored",
+                             incoming.request_id, headers)  # fmt: skip
+            return
+        if self._shadow is not None and self._shadow.store is not None:
+            await self._shadow.store.flush_or_keep()
+        candidate = self._shadow.candidate.name if self._shadow is not None else None
+        report = await build_report(await self._report_store.pool(), self.settings, candidate)
+        await send_json(send, 200, report, headers)
 
     def _own_headers(self, incoming: Incoming) -> tuple[tuple[bytes, bytes], ...]:
         return ((b"x-request-id", incoming.request_id.encode()), self._backend_header)

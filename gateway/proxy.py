@@ -67,6 +67,11 @@ class _StreamedBody:
 class Outcome(NamedTuple):
     status: int
     backend: str
+    # Kept only when the caller asked to capture (shadow mode) and both bodies were small:
+    # references to bytes the forwarder held anyway, never copies.
+    request_body: bytes | None = None
+    response_body: bytes | None = None
+    media_type: str = ""
 
 
 class Forwarder:
@@ -102,9 +107,19 @@ class Forwarder:
         return backend.base_url + path + ("?" + query.decode("latin-1") if query else "")
 
     async def forward(
-        self, scope: Scope, receive: Receive, send: Send, incoming: Incoming, group: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        incoming: Incoming,
+        group: str,
+        capture: int = 0,
     ) -> Outcome:
-        """Proxy one request; answers the error shape itself on 408/413/502/504."""
+        """Proxy one request; answers the error shape itself on 408/413/502/504.
+
+        ``capture`` > 0: the outcome keeps the request body and a response body of at most
+        that many bytes (for the shadow mode's comparison).
+        """
         body = await self._read_body(receive)
         # A body read whole is replayable; a streamed one is sent exactly once.
         replayable = isinstance(body, bytes)
@@ -140,7 +155,10 @@ class Forwarder:
                 self.metrics.upstream_error(backend.name, group, f"status_{response.status}")
                 backend, fallback = fallback, None
                 continue
-            return await self._relay(response, send, incoming, backend, group)
+            outcome = await self._relay(response, send, incoming, backend, group, capture)
+            if capture and isinstance(body, bytes) and outcome.response_body is not None:
+                return outcome._replace(request_body=body)
+            return outcome
 
     async def _read_body(self, receive: Receive) -> bytes | _StreamedBody:
         """The whole body when it fits the buffer, else its start and a stream of the rest."""
@@ -173,6 +191,7 @@ class Forwarder:
         incoming: Incoming,
         backend: Backend,
         group: str,
+        capture: int = 0,
     ) -> Outcome:
         """Stream the upstream response to the client, holding one chunk back to mark the end."""
         try:
@@ -187,6 +206,8 @@ class Forwarder:
             if whole is not None:  # the common small answer: two messages, no streaming loop
                 await send(self._start(response, incoming, backend))
                 await send({"type": "http.response.body", "body": whole})
+                if capture and len(whole) <= capture:
+                    return _captured(response, backend, whole)
                 return Outcome(response.status, backend.name)
             chunks = response.chunks()
             try:
@@ -201,12 +222,21 @@ class Forwarder:
                 await _send_failure(send, failure, incoming, backend)
                 return Outcome(failure.status, backend.name)
             await send(self._start(response, incoming, backend))
+            # the answer's chunks for the shadow comparison, dropped once past ``capture``
+            kept: list[bytes] | None = [] if capture else None
+            kept_size = 0
             if pending is not None:
                 try:
                     async for chunk in chunks:
                         await send(
                             {"type": "http.response.body", "body": pending, "more_body": True}
                         )
+                        if kept is not None:
+                            kept_size += len(pending)
+                            if kept_size <= capture:
+                                kept.append(pending)
+                            else:
+                                kept = None
                         pending = chunk
                 except Exception as exc:
                     if classify(exc, backend.name) is None:
@@ -217,9 +247,19 @@ class Forwarder:
                     log.warning("backend %r failed mid-response: %r", backend.name, exc)
                     return Outcome(response.status, backend.name)
             await send({"type": "http.response.body", "body": pending or b""})
+            if kept is not None and kept_size + len(pending or b"") <= capture:
+                return _captured(response, backend, b"".join([*kept, pending or b""]))
             return Outcome(response.status, backend.name)
         finally:
             await response.aclose()
+
+
+def _captured(response: UpstreamResponse, backend: Backend, body: bytes) -> Outcome:
+    media = b""
+    for name, value in response.headers:
+        if name.lower() == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+    return Outcome(response.status, backend.name, None, body, media.decode("latin-1"))
 
 
 def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:

@@ -91,6 +91,7 @@ class GatewaySettings(BaseSettings):
     # API keys in Postgres (ml_api_keys, managed with `python -m gateway keys`), next to the
     # static GATEWAY_API_KEYS; they carry user, organisation, scopes and credit budgets.
     database_keys: bool = False
+    # The backends' database (Django migrates it): database keys and the shadow results.
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL", repr=False)
     key_pool_size: int = Field(default=4, ge=1)
     # A lookup (pool, connect and query) waits this long for Postgres, then answers 503.
@@ -107,7 +108,25 @@ class GatewaySettings(BaseSettings):
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_redis_timeout_s: float = Field(default=0.25, gt=0)
 
-    @field_validator("backend", "fallback")
+    # Shadow mode (gateway/shadow.py): mirror sampled requests to this backend and compare.
+    shadow: str | None = Field(default=None, validation_alias="ML_SERVICE_SHADOW")
+    shadow_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    # Mirrors in flight at once; a request beyond it is not mirrored (counted as dropped).
+    shadow_max_inflight: int = Field(default=16, ge=1)
+    shadow_timeout_s: float = Field(default=30.0, gt=0)
+    # Answers larger than this are not compared (the primary's is kept only up to it).
+    shadow_capture_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Share of mirrored non-deterministic requests also sent twice to the primary (noise).
+    shadow_noise_rate: float = Field(default=0.2, ge=0, le=1)
+    shadow_examples_per_field: int = Field(default=5, ge=1)
+    shadow_flush_interval_s: float = Field(default=1.0, gt=0)
+    shadow_buffer_rows: int = Field(default=10_000, ge=1)
+    # `python -m gateway switch-check`: an operation is ready after this many mirrored
+    # requests with at least this share of matching answers.
+    switch_min_requests: int = Field(default=20, ge=1)
+    switch_min_match_rate: float = Field(default=0.99, ge=0, le=1)
+
+    @field_validator("backend", "fallback", "shadow")
     @classmethod
     def _lower(cls, value: str | None) -> str | None:
         return value.strip().lower() if value else None

@@ -62,6 +62,9 @@ class Operation:
     # the entries of the body field ``item_field`` (one for a single value).
     meter_units: tuple[MeterUnit, ...] = ()
     item_field: str | None = None
+    # Changes stored data (a collection, its chunks, a calibration sample): never mirrored
+    # to a shadow backend, which shares the primary's database and vector store.
+    writes: bool = False
     # Names of the {placeholders} in the path, in order (derived from path, once).
     path_params: tuple[str, ...] = field(init=False)
 
@@ -116,6 +119,7 @@ def _post(
     inline: bool = False,
     meter: tuple[MeterUnit, ...] = (),
     items: str | None = None,
+    writes: bool = False,
 ) -> Operation:
     return Operation(
         method="POST",
@@ -133,6 +137,7 @@ def _post(
         inline=inline,
         meter_units=meter,
         item_field=items,
+        writes=writes,
     )
 
 
@@ -186,10 +191,11 @@ OPERATIONS: tuple[Operation, ...] = (
     _get(f"{EMB}/models", "embeddings_models", "embeddings", "Embedding models",
          em.EmbeddingModelsResponse),
     _post(f"{RAG}/index", "rag_index", "rag", "Index (upsert) documents into a collection",
-          rag.IndexRequest, rag.IndexResponse, meter=("item",), items="documents"),
+          rag.IndexRequest, rag.IndexResponse, meter=("item",), items="documents",
+          writes=True),
     _post(f"{RAG}/index-document", "rag_index_document", "rag",
           "Chunk and index one long document, replacing its old chunks",
-          rag.IndexDocumentRequest, rag.IndexDocumentResponse),
+          rag.IndexDocumentRequest, rag.IndexDocumentResponse, writes=True),
     _post(f"{RAG}/search", "rag_search", "rag", "Semantic search in a collection",
           rag_search.SearchRequest, rag_search.SearchResponse, collection=True),
     _post(f"{RAG}/query", "rag_query", "rag", "Answer a question from a collection, citing sources",
@@ -199,7 +205,7 @@ OPERATIONS: tuple[Operation, ...] = (
               rag_collections.CollectionsResponse, error_statuses=errors(store=True)),
     Operation("DELETE", f"{RAG}/collection/{{name}}", "rag_delete_collection", "rag",
               "Delete a collection and its chunks", rag_collections.DeleteCollectionResponse,
-              error_statuses=errors(path=True, collection=True, store=True)),
+              error_statuses=errors(path=True, collection=True, store=True), writes=True),
     Operation("GET", f"{RAG}/stats", "rag_stats", "rag", "Totals over all collections",
               rag_collections.RagStatsResponse, error_statuses=errors(store=True)),
     _post(f"{ANA}/analyze", "analysis_analyze", "analysis",
@@ -221,7 +227,7 @@ OPERATIONS: tuple[Operation, ...] = (
           cx.PreEstimateRequest, cx.PreEstimateResponse, provider=False),
     _post(f"{CPX}/post-analyze", "complexity_post_analyze", "complexity",
           "Actual complexity of a finished task",
-          cx.PostAnalyzeRequest, co.PostAnalyzeResponse, provider=False),
+          cx.PostAnalyzeRequest, co.PostAnalyzeResponse, provider=False, writes=True),
     _get(f"{CPX}/scale", "complexity_scale", "complexity", "The complexity scale",
          co.ScaleResponse, inline=True),
     _post(f"{CPX}/calculate-adjustment", "complexity_calculate_adjustment", "complexity",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 
 from shared_schemas.operations import OPERATIONS
@@ -22,13 +23,16 @@ ORGANIZATION_ID_HEADER = "x-organization-id"
 API_KEY_ID_HEADER = "x-api-key-id"
 # A response header: the credits the backend charged (a request's copy is never read).
 CREDITS_HEADER = "x-credits-charged"
+# A copy of a live request the gateway mirrored to a candidate backend ("1"): its log row
+# is marked shadow and it is charged nothing (trusted only next to the gateway secret).
+SHADOW_HEADER = "x-shadow"
 # Proves a request came through the gateway: its value is ML_SERVICE_GATEWAY_SECRET.
 GATEWAY_SECRET_HEADER = "x-gateway-secret"
 # Who called: set by the gateway from the API key, trusted by a backend only next to the
 # gateway secret (anyone reaching a backend directly could write them).
 ATTRIBUTION_HEADERS = (USER_ID_HEADER, ORGANIZATION_ID_HEADER, API_KEY_ID_HEADER)
 # What the gateway drops from every client request and then sets itself.
-GATEWAY_SET_HEADERS = (GATEWAY_SECRET_HEADER, *ATTRIBUTION_HEADERS)
+GATEWAY_SET_HEADERS = (GATEWAY_SECRET_HEADER, *ATTRIBUTION_HEADERS, SHADOW_HEADER)
 USER_AGENT_HEADER = "user-agent"
 MAX_REQUEST_ID = 128  # ErrorResponse.request_id's maxLength
 # What a request-log row records of a request's headers (lower-case names).
@@ -36,6 +40,7 @@ NOTED_HEADERS = (
     FORWARDED_FOR_HEADER,
     *ATTRIBUTION_HEADERS,
     GATEWAY_SECRET_HEADER,
+    SHADOW_HEADER,
     USER_AGENT_HEADER,
 )
 
@@ -91,6 +96,11 @@ def from_gateway(presented: str | None, secret: str) -> bool:
     if not secret or presented is None:
         return False
     return hmac.compare_digest(presented.encode("latin-1", "replace"), secret.encode("latin-1"))
+
+
+def is_shadow(from_gateway: bool, headers: Mapping[str, str]) -> bool:
+    """A copy the gateway's shadow mode mirrored (X-Shadow: 1, honoured only from the gateway)."""
+    return from_gateway and headers.get(SHADOW_HEADER) == "1"
 
 
 def check_gateway_secret(value: str) -> str:

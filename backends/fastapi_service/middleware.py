@@ -53,7 +53,10 @@ class RequestContextMiddleware:
         headers = _noted_headers(scope["headers"])  # ASGI header names are lower-case
         request_id = request_meta.request_id_from(headers.get(request_meta.REQUEST_ID_HEADER))
         rid = request_id.encode()
-        notes = LogNotes()
+        from_gateway = request_meta.from_gateway(
+            headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
+        )
+        notes = LogNotes(shadow=request_meta.is_shadow(from_gateway, headers))
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["ml_notes"] = notes
@@ -89,9 +92,7 @@ class RequestContextMiddleware:
                     request_id=request_id,
                     headers=headers,
                     peer=client[0] if client else None,
-                    from_gateway=request_meta.from_gateway(
-                        headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
-                    ),
+                    from_gateway=from_gateway,
                 )
                 notes.settle(self.meter, facts.status)  # no response started: a 500
                 self.submit(request_record(self.service_name, notes, facts))

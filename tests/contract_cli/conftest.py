@@ -40,8 +40,9 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def build_app(*, violate: bool) -> Starlette:
-    """The test API; `violate=True` plants a 500, a wrong response schema and lax validation."""
+def build_app(*, violate: bool, drift: bool = False) -> Starlette:
+    """The test API; `violate=True` plants a 500, a wrong response schema and lax validation;
+    `drift=True` answers the item list with a wrong total that the schema still accepts."""
     spec = json.loads(SPEC_PATH.read_text())
     create_schema = spec["components"]["schemas"]["ItemCreate"]
     validator = jsonschema_rs.validator_for(create_schema)
@@ -100,7 +101,7 @@ def build_app(*, violate: bool) -> Starlette:
                     )
                 limit = 10
         listed = list(items.values())[: max(limit, 0)]
-        return JSONResponse({"items": listed, "total": len(items)})
+        return JSONResponse({"items": listed, "total": len(items) + drift})
 
     async def get_item(request: Request) -> Response:
         item_id = request.path_params["item_id"]
@@ -172,6 +173,13 @@ def good_url() -> Iterator[str]:
 def bad_url() -> Iterator[str]:
     with _Server(build_app(violate=True)) as url:
         yield url
+
+
+@pytest.fixture
+def fresh_and_drifted() -> Iterator[tuple[str, str]]:
+    """Two new servers (no items yet): a faithful one and one whose list total drifts."""
+    with _Server(build_app(violate=False)) as a, _Server(build_app(violate=False, drift=True)) as b:
+        yield a, b
 
 
 @pytest.fixture(scope="session")

@@ -161,6 +161,30 @@ def test_credits_beyond_int4_are_stored(
 
 
 @pytest.mark.parametrize("kind", WRITERS)
+def test_shadow_rows_are_marked_and_write_no_usage(
+    kind: str, migrated_pg_url: str, pg: psycopg.Connection[Any]
+) -> None:
+    user = f"shadow-{uuid.uuid4().hex[:8]}"
+    writer = _open(kind, migrated_pg_url)
+    try:
+        writer.submit(_record(user, 0, credits_charged=5))
+        writer.submit(_record(user, 1, shadow=True))
+        writer.flush()
+    finally:
+        writer.close()
+    rows = pg.execute(
+        "SELECT request_id, shadow, credits_charged FROM ml_service_requests"
+        " WHERE user_id = %s ORDER BY request_id",
+        (user,),
+    ).fetchall()
+    assert rows == [(f"{user}-0", False, 5), (f"{user}-1", True, 0)]
+    usage = pg.execute(
+        "SELECT total_requests, total_credits FROM ml_service_usage WHERE user_id = %s", (user,)
+    ).fetchall()
+    assert usage == [(1, 5)]  # the shadow copy is logged, never counted
+
+
+@pytest.mark.parametrize("kind", WRITERS)
 def test_rows_accepted_during_an_outage_are_written_after_it(
     kind: str, migrated_pg_url: str, proxy: TcpProxy, pg: psycopg.Connection[Any]
 ) -> None:

@@ -92,4 +92,5 @@ def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> R
             headers.get(request_meta.FORWARDED_FOR_HEADER), facts.peer
         ),
         user_agent=headers.get(request_meta.USER_AGENT_HEADER),
+        shadow=notes.shadow,
     )

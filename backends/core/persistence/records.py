@@ -46,6 +46,8 @@ class RequestRecord:
     ip_address: str | None = None
     user_agent: str | None = None
     api_key_id: str | None = None
+    # mirrored by the gateway's shadow mode: logged, but no usage and no credits
+    shadow: bool = False
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -97,6 +99,8 @@ def aggregate_usage(records: list[RequestRecord]) -> dict[UsageKey, UsageDelta]:
     """Fold a batch into one delta per daily usage row (one upsert per row, not per request)."""
     deltas: dict[UsageKey, UsageDelta] = {}
     for record in records:
+        if record.shadow:  # a copy of a request already counted on the primary
+            continue
         delta = deltas.setdefault(record.usage_key, UsageDelta())
         delta.requests += 1
         delta.credits += record.credits_charged
@@ -115,7 +119,7 @@ def request_params(record: RequestRecord) -> tuple[Any, ...]:
         record.endpoint, record.method, record.request_payload, record.response_payload,
         record.status_code, record.error_message, record.duration_ms, record.credits_charged,
         record.ip_address, record.user_agent, record.request_id, record.created_at,
-        record.api_key_id,
+        record.api_key_id, record.shadow,
     )  # fmt: skip
 
 

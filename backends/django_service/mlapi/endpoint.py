@@ -6,6 +6,7 @@ Read the body, call the cache, run the handler, answer; what each step means liv
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 
@@ -15,6 +16,7 @@ from backends.core.api.api_request import ApiResult
 from backends.core.api.flow import Answer
 from backends.core.api.metrics_page import server_timing
 from backends.core.inference.timing import collect_timing
+from backends.django_service.config.service_settings import DjangoServiceSettings
 from backends.django_service.mlapi.body import read_body
 from backends.django_service.mlapi.context import attach_context, context_of
 from backends.django_service.mlapi.runtime import get_runtime
@@ -32,21 +34,47 @@ def run_operation(
     body = read_body(request, operation, runtime.settings.max_body_bytes)
     prepared = flow.prepare(operation, body, path_params, notes)
     result: ApiResult
+    perturb = _perturbed_field(operation, runtime.settings)
     if prepared.cache_key is not None:
         cached = runtime.cache.get(prepared.cache_key)
         runtime.metrics.cache_lookup(hit=bool(cached))
         if cached:
-            return _response(flow.cached(prepared, cached, notes))
+            return _response(flow.cached(prepared, cached, notes), perturb=perturb)
     with collect_timing() as timing:
         result = runtime.readiness() if operation.readiness else flow.run(prepared.api_request)
     answer = flow.finish(prepared, result, notes)
     if (entry := answer.cache_entry) is not None:
         runtime.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
-    return _response(answer, server_timing(timing, time.perf_counter() - started))
+    timing_header = server_timing(timing, time.perf_counter() - started)
+    return _response(answer, timing_header, perturb)
 
 
-def _response(answer: Answer, timing: str | None = None) -> HttpResponse:
-    response = HttpResponse(answer.content, content_type=answer.media_type)
+def _perturbed_field(operation: Operation, settings: DjangoServiceSettings) -> str | None:
+    """TEST ONLY (ML_SERVICE_TEST_PERTURB): the field of this operation's answer to change."""
+    spec: str = settings.test_perturb
+    op_id, _, field = spec.partition(":")
+    return field if spec and op_id == operation.operation_id else None
+
+
+def _perturb(content: bytes, field: str) -> bytes:
+    body = json.loads(content)
+    value = body.get(field)
+    if isinstance(value, bool):
+        body[field] = not value
+    elif isinstance(value, int | float):
+        body[field] = value + 1
+    elif isinstance(value, str):
+        body[field] = value + " (perturbed)"
+    return json.dumps(body).encode()
+
+
+def _response(
+    answer: Answer, timing: str | None = None, perturb: str | None = None
+) -> HttpResponse:
+    content = answer.content
+    if perturb is not None and answer.media_type.startswith("application/json"):
+        content = _perturb(content, perturb)
+    response = HttpResponse(content, content_type=answer.media_type)
     if answer.x_cache is not None:
         response["X-Cache"] = answer.x_cache
     if timing is not None:

@@ -33,6 +33,10 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         context = attach_context(request)
+        from_gateway = request_meta.from_gateway(
+            request.headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
+        )
+        context.notes.shadow = request_meta.is_shadow(from_gateway, request.headers)
         try:
             response = self.get_response(request)
         except Exception as exc:  # Django converts exceptions below us; this is the last net
@@ -47,10 +51,14 @@ class RequestContextMiddleware:
             response["Content-Length"] = str(len(response.content))
         if self.logging and request_meta.is_logged(request.path):
             closers: list[Callable[[], None]] = response._resource_closers  # type: ignore[attr-defined]
-            closers.append(partial(self._submit, request, context, response.status_code))
+            closers.append(
+                partial(self._submit, request, context, response.status_code, from_gateway)
+            )
         return response
 
-    def _submit(self, request: HttpRequest, context: RequestContext, status: int) -> None:
+    def _submit(
+        self, request: HttpRequest, context: RequestContext, status: int, from_gateway: bool
+    ) -> None:
         """Runs when the server closes the response; the row is built in the writer thread."""
         current = runtime.current_runtime()
         if current is None or current.writer is None:
@@ -63,8 +71,6 @@ class RequestContextMiddleware:
             request_id=context.request_id,
             headers=request.headers,
             peer=str(request.META.get("REMOTE_ADDR") or "") or None,
-            from_gateway=request_meta.from_gateway(
-                request.headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
-            ),
+            from_gateway=from_gateway,
         )
         current.writer.submit(partial(request_record, self.service_name, context.notes, facts))

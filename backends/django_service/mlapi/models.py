@@ -36,6 +36,8 @@ class ServiceRequest(models.Model):
     # the key the gateway authenticated (ml_api_keys.id, or a static key's digest prefix)
     api_key_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
+    # a copy the gateway mirrored to a candidate backend (shadow mode): no usage, 0 credits
+    shadow = models.BooleanField(db_default=False)
 
     class Meta:
         db_table = "ml_service_requests"
@@ -204,3 +206,60 @@ class BillingExport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.organization_id}/{self.endpoint_category}: {self.credits}"
+
+
+class ShadowComparison(models.Model):
+    """One mirrored request: the primary's answer against the candidate's (gateway shadow mode).
+
+    ``kind`` "noise" rows compare the primary with itself (the same request sent twice),
+    for operations whose answers vary; a candidate's difference in a field the primary
+    varies in is not counted. Written by the gateway in batches.
+    """
+
+    primary_backend = models.CharField(max_length=32)
+    candidate = models.CharField(max_length=32)
+    operation_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, db_default="shadow")
+    primary_status = models.IntegerField()
+    candidate_status = models.IntegerField(null=True, blank=True)  # null: no answer
+    matched = models.BooleanField()
+    fields = models.JSONField(db_default=models.Value([], models.JSONField()))
+    error = models.CharField(max_length=255, null=True, blank=True)
+    primary_ms = models.FloatField()
+    candidate_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_shadow_comparisons"
+        indexes = [
+            models.Index(
+                fields=["candidate", "operation_id", "created_at"], name="ml_shadow_cand_op_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation_id} -> {self.candidate}: {'match' if self.matched else 'differs'}"
+
+
+class ShadowExample(models.Model):
+    """A few examples per (candidate, operation, field) of how the answers differed."""
+
+    candidate = models.CharField(max_length=32)
+    operation_id = models.CharField(max_length=64)
+    field = models.CharField(max_length=255)  # the pattern: results[].score
+    path = models.CharField(max_length=255)  # one concrete path: $.results[0].score
+    rule = models.CharField(max_length=16)
+    detail = models.CharField(max_length=255)
+    request_id = models.CharField(max_length=128)
+    primary_value = models.JSONField(null=True, blank=True)
+    candidate_value = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_shadow_examples"
+        indexes = [
+            models.Index(fields=["candidate", "operation_id", "field"], name="ml_shadow_ex_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation_id}.{self.field} -> {self.candidate}"

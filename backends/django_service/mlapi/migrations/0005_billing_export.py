@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mlapi', '0003_api_keys'),
+        ('mlapi', '0004_shadow'),
     ]
 
     operations = [

@@ -1,0 +1,459 @@
+"""Shadow mode: mirror a sample of live requests to a candidate backend and compare answers.
+
+``ML_SERVICE_SHADOW=<backend>`` turns it on. After the primary's answer has been sent, a
+sampled request is sent again to the candidate (fire and forget, at most
+``GATEWAY_SHADOW_MAX_INFLIGHT`` at a time: beyond that a mirror is dropped and counted,
+never queued) and the two answers are compared by the operation's comparator
+(``shared_schemas.comparators``). Nothing of it can delay or fail the primary's answer:
+the primary's bodies are only kept (by reference) when sampled and small, and every
+shadow failure ends in a counter.
+
+What is never mirrored: operations that write (``Operation.writes``: the candidate shares
+the primary's database, so indexing twice would change real data; they are left to the
+contract check), bodies too large to buffer, and anything that is not an operation of the
+contract. Mirrored requests carry ``X-Shadow: 1`` next to the gateway secret: the backend
+marks its log row shadow, writes no usage and charges nothing. They never pass the
+gateway's own rate limiter (the gateway sends them itself).
+
+Noise: for operations declared non-deterministic, a share of the mirrored requests is also
+sent to the primary a second time; the fields in which the primary differs from itself are
+not counted against the candidate.
+
+Results go to Postgres (``ml_shadow_comparisons``, ``ml_shadow_examples``: migration 0004)
+in batches, off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter, Histogram
+from starlette.types import Scope
+
+from gateway.headers import Incoming
+from gateway.metrics import GatewayMetrics
+from gateway.registry import Backend, BackendRegistry
+from gateway.settings import GatewayConfigError, GatewaySettings
+from gateway.upstream import Timeouts, Upstream
+from shared_schemas.comparators import COMPARATORS, Comparator, FieldDiff, check_comparators
+from shared_schemas.operations import OPERATIONS, Operation
+from shared_schemas.request_meta import SHADOW_HEADER
+
+log = logging.getLogger("gateway.shadow")
+_SHADOW = (SHADOW_HEADER.encode(), b"1")
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Two pseudo-fields for differences that are not in a JSON body.
+STATUS_FIELD = "$status"
+BODY_FIELD = "$body"
+
+INSERT_COMPARISON = """
+INSERT INTO ml_shadow_comparisons (
+    primary_backend, candidate, operation_id, kind, primary_status, candidate_status,
+    matched, fields, error, primary_ms, candidate_ms, created_at
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, now())
+"""
+# Bounded: a field keeps at most $10 examples however long shadowing runs.
+INSERT_EXAMPLE = """
+INSERT INTO ml_shadow_examples (
+    candidate, operation_id, field, path, rule, detail, request_id, primary_value,
+    candidate_value, created_at
+)
+SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::varchar, $6::varchar,
+       $7::varchar, $8::jsonb, $9::jsonb, now()
+WHERE (SELECT count(*) FROM ml_shadow_examples
+       WHERE candidate = $1::varchar AND operation_id = $2::varchar AND field = $3::varchar)
+      < $10::int
+"""
+
+
+def shadow_backend(settings: GatewaySettings, registry: BackendRegistry) -> Backend | None:
+    """The candidate named by ML_SERVICE_SHADOW, checked against the registry; None when off."""
+    name = settings.shadow
+    if not name:
+        return None
+    candidate = registry.backends.get(name)
+    if candidate is None:
+        raise GatewayConfigError(
+            f"ML_SERVICE_SHADOW={name!r} is not a known backend; known backends: "
+            f"{', '.join(registry.names)}"
+        )
+    if candidate is registry.selected:
+        raise GatewayConfigError(f"ML_SERVICE_SHADOW={name!r} is the selected backend itself")
+    return candidate
+
+
+@dataclass(slots=True)
+class Comparison:
+    """One mirrored request's outcome, as one ml_shadow_comparisons row."""
+
+    primary_backend: str
+    candidate: str
+    operation_id: str
+    kind: str  # "shadow" (primary vs candidate) or "noise" (primary vs itself)
+    primary_status: int
+    candidate_status: int | None
+    diffs: list[FieldDiff] = field(default_factory=list)
+    error: str | None = None
+    primary_ms: float = 0.0
+    candidate_ms: float | None = None
+    request_id: str = ""
+
+    @property
+    def matched(self) -> bool:
+        return self.error is None and not self.diffs
+
+    def params(self) -> tuple[Any, ...]:
+        fields = sorted({diff.pattern for diff in self.diffs})
+        return (
+            self.primary_backend, self.candidate, self.operation_id, self.kind,
+            self.primary_status, self.candidate_status, self.matched, json.dumps(fields),
+            self.error, self.primary_ms, self.candidate_ms,
+        )  # fmt: skip
+
+
+class ShadowMetrics:
+    """Shadow counters and latency on the gateway's /metrics (operations bound the labels)."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.requests = Counter(
+            "gateway_shadow_requests_total",
+            "Mirrored requests by outcome: match, differs, error, dropped (full), skipped.",
+            ["candidate", "operation", "outcome"],
+            registry=metrics.registry,
+        )
+        self.differences = Counter(
+            "gateway_shadow_field_differences_total",
+            "Fields in which the candidate's answer differed (beyond the primary's noise).",
+            ["candidate", "operation"],
+            registry=metrics.registry,
+        )
+        self.latency = Histogram(
+            "gateway_shadow_duration_seconds",
+            "Latency of mirrored requests: the primary's answer and the candidate's.",
+            ["side", "operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=metrics.registry,
+        )
+
+
+class ShadowStore:
+    """Comparisons buffered in memory and written to Postgres in batches."""
+
+    def __init__(self, database_url: str, interval_s: float, examples: int, limit: int) -> None:
+        self._url = database_url
+        self._interval_s = interval_s
+        self._examples = examples
+        self._limit = limit  # rows buffered while Postgres is away; beyond it, dropped
+        self._pending: list[Comparison] = []
+        self._seen: dict[tuple[str, str, str], int] = {}  # examples already sent per field
+        self._pool: asyncpg.Pool | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.refused = 0
+
+    def add(self, comparison: Comparison) -> None:
+        if len(self._pending) >= self._limit:
+            self.dropped += 1
+            return
+        self._pending.append(comparison)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="shadow-store")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            await self.flush_or_keep()
+        finally:
+            if self._pool is not None:
+                await self._pool.close()
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self._url, min_size=0, max_size=2)
+        return self._pool
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush_or_keep()
+
+    async def flush_or_keep(self) -> None:
+        """Flush; rows stay buffered across an outage, a batch Postgres refuses is dropped."""
+        try:
+            await self.flush()
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            log.warning("shadow results not written yet: %r", exc)
+        except asyncpg.PostgresError as exc:  # would be refused again: not worth a retry
+            self.refused += len(self._pending)
+            self._pending.clear()
+            log.error("shadow results refused by Postgres and dropped: %r", exc)
+
+    async def flush(self) -> None:
+        """Write what is buffered (the rows stay buffered when the write fails)."""
+        if not self._pending:
+            return
+        # taken whole: rows added while this batch is written wait for the next one
+        batch, self._pending = self._pending, []
+        examples = self._example_rows(batch)
+        try:
+            pool = await self.pool()
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.executemany(INSERT_COMPARISON, [c.params() for c in batch])
+                if examples:
+                    await conn.executemany(INSERT_EXAMPLE, examples)
+        except BaseException:
+            self._pending[:0] = batch
+            raise
+
+    def _example_rows(self, batch: list[Comparison]) -> list[tuple[Any, ...]]:
+        rows = []
+        for comparison in batch:
+            if comparison.kind != "shadow":
+                continue
+            for diff in comparison.diffs:
+                key = (comparison.candidate, comparison.operation_id, diff.pattern)
+                if self._seen.get(key, 0) >= self._examples:
+                    continue
+                self._seen[key] = self._seen.get(key, 0) + 1
+                shown = diff.as_dict()
+                rows.append(
+                    (
+                        comparison.candidate,
+                        comparison.operation_id,
+                        diff.pattern,
+                        diff.path[:255],
+                        diff.rule[:16],
+                        diff.detail[:255],
+                        comparison.request_id,
+                        json.dumps(shown["primary"]),
+                        json.dumps(shown["candidate"]),
+                        self._examples,
+                    )
+                )
+        return rows
+
+
+class ShadowMirror:
+    """Decides which requests to mirror, mirrors them and hands the comparisons on."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        primary: Backend,
+        candidate: Backend,
+        metrics: GatewayMetrics,
+        store: ShadowStore | None,
+        chance: Callable[[], float] = random.random,
+    ) -> None:
+        check_comparators()
+        self.primary = primary
+        self.candidate = candidate
+        self.store = store
+        self.upstream: Upstream | None = None
+        self.metrics = ShadowMetrics(metrics)
+        self._rate = settings.shadow_sample_rate
+        self._noise_rate = settings.shadow_noise_rate
+        self._max_inflight = settings.shadow_max_inflight
+        self._capture_bytes = settings.shadow_capture_bytes
+        self._timeouts = Timeouts(settings.connect_timeout_s, settings.shadow_timeout_s)
+        self._chance = chance
+        self._operations = {(op.method, op.path): op for op in OPERATIONS if not op.path_params}
+        self._inflight: set[asyncio.Task[None]] = set()
+        # per operation: fields in which the primary was seen to differ from itself
+        self.noise: dict[str, set[str]] = {}
+
+    def sampled(self, scope: Scope) -> Operation | None:
+        """The operation of a request to mirror, or None (not sampled, writes, not an operation)."""
+        operation = self._operations.get((scope["method"], scope["path"]))
+        if operation is None or operation.writes:
+            return None
+        if self._rate < 1.0 and self._chance() >= self._rate:
+            return None
+        return operation
+
+    def submit(
+        self,
+        operation: Operation,
+        scope: Scope,
+        incoming: Incoming,
+        outcome: Any,
+        primary_s: float,
+    ) -> None:
+        """Mirror a request whose primary answer has been sent (returns at once)."""
+        op_id = operation.operation_id
+        body, answer = outcome.request_body, outcome.response_body
+        if (
+            body is None
+            or answer is None
+            or outcome.backend != self.primary.name
+            or len(answer) > self._capture_bytes
+        ):
+            self.metrics.requests.labels(self.candidate.name, op_id, "skipped").inc()
+            return
+        if len(self._inflight) >= self._max_inflight or self.upstream is None:
+            self.metrics.requests.labels(self.candidate.name, op_id, "dropped").inc()
+            return
+        primary = _Answer(outcome.status, outcome.media_type, answer)
+        task = asyncio.create_task(
+            self._mirror(operation, scope, incoming, body, primary, primary_s)
+        )
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def drain(self) -> None:
+        """Wait for the mirrors in flight (shutdown, tests)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _mirror(
+        self,
+        operation: Operation,
+        scope: Scope,
+        incoming: Incoming,
+        body: bytes,
+        primary: _Answer,
+        primary_s: float,
+    ) -> None:
+        op_id = operation.operation_id
+        comparator = COMPARATORS[op_id]
+        headers = [*incoming.headers, _SHADOW]
+        comparison = Comparison(
+            self.primary.name, self.candidate.name, op_id, "shadow", primary.status, None,
+            primary_ms=primary_s * 1000, request_id=incoming.request_id,
+        )  # fmt: skip
+        self.metrics.latency.labels("primary", op_id).observe(primary_s)
+        try:
+            started = time.perf_counter()
+            answer = await self._send(self.candidate, scope, headers, body)
+            elapsed = time.perf_counter() - started
+            comparison.candidate_status = answer.status
+            comparison.candidate_ms = elapsed * 1000
+            self.metrics.latency.labels("candidate", op_id).observe(elapsed)
+            if not comparator.deterministic and self._chance() < self._noise_rate:
+                await self._calibrate(operation, scope, headers, body, primary, comparator)
+            noisy = self.noise.get(op_id, set())
+            comparison.diffs = [
+                diff
+                for diff in compare_answers(comparator, primary, answer, body)
+                if diff.pattern not in noisy
+            ]
+        except Exception as exc:  # a timeout, a refused connection, a bug: counted, not raised
+            comparison.error = f"{type(exc).__name__}: {exc}"[:255]
+        outcome = "error" if comparison.error else "match" if comparison.matched else "differs"
+        self.metrics.requests.labels(self.candidate.name, op_id, outcome).inc()
+        if comparison.diffs:
+            self.metrics.differences.labels(self.candidate.name, op_id).inc(len(comparison.diffs))
+        if self.store is not None:
+            self.store.add(comparison)
+
+    async def _calibrate(
+        self,
+        operation: Operation,
+        scope: Scope,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        primary: _Answer,
+        comparator: Comparator,
+    ) -> None:
+        """Send the request to the primary once more; remember where it differs from itself."""
+        op_id = operation.operation_id
+        started = time.perf_counter()
+        again = await self._send(self.primary, scope, headers, body)
+        diffs = compare_answers(comparator, primary, again, body)
+        self.noise.setdefault(op_id, set()).update(diff.pattern for diff in diffs)
+        if self.store is not None:
+            self.store.add(
+                Comparison(
+                    self.primary.name,
+                    self.primary.name,
+                    op_id,
+                    "noise",
+                    primary.status,
+                    again.status,
+                    diffs,
+                    primary_ms=0.0,
+                    candidate_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
+
+    async def _send(
+        self, backend: Backend, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> _Answer:
+        assert self.upstream is not None
+        raw_path: bytes | None = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        query: bytes = scope["query_string"]
+        url = backend.base_url + path + ("?" + query.decode("latin-1") if query else "")
+        async with asyncio.timeout(self._timeouts.read):
+            response = await self.upstream.send(scope["method"], url, headers, body, self._timeouts)
+            try:
+                parts = []
+                size = 0
+                async for chunk in response.chunks():
+                    size += len(chunk)
+                    if size > self._capture_bytes:
+                        raise ValueError(f"answer larger than {self._capture_bytes} bytes")
+                    parts.append(chunk)
+                content = b"".join(parts)
+            finally:
+                await response.aclose()
+        return _Answer(response.status, _media_type(response.headers), content)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    media_type: str
+    content: bytes
+
+
+def _media_type(headers: Any) -> str:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return str(value.split(b";", 1)[0].strip().lower().decode("latin-1"))
+    return ""
+
+
+def compare_answers(
+    comparator: Comparator, primary: _Answer, candidate: _Answer, request_body: bytes
+) -> list[FieldDiff]:
+    """Differences between two answers: the status, then the JSON body field by field."""
+    if primary.status != candidate.status:
+        return [
+            FieldDiff(STATUS_FIELD, STATUS_FIELD, "exact", "different status",
+                      primary.status, candidate.status)
+        ]  # fmt: skip
+    if primary.media_type != candidate.media_type:
+        return [
+            FieldDiff("$content-type", "$content-type", "exact", "different media type",
+                      primary.media_type, candidate.media_type)
+        ]  # fmt: skip
+    if primary.status >= 400:
+        return []  # both refused: the error shape is the contract suite's to check
+    if primary.media_type == "application/json":
+        try:
+            a, b = json.loads(primary.content), json.loads(candidate.content)
+        except ValueError as exc:
+            return [FieldDiff(BODY_FIELD, BODY_FIELD, "exact", f"not JSON: {exc}")]
+        try:
+            request = json.loads(request_body) if request_body else None
+        except ValueError:
+            request = None
+        return comparator.diff(a, b, request)
+    if "$" in comparator.rules or primary.content == candidate.content:
+        return []  # non-JSON answers: equal bytes, unless declared shape-only
+    return [
+        FieldDiff(BODY_FIELD, BODY_FIELD, "exact", f"{len(primary.content)} vs "
+                  f"{len(candidate.content)} bytes differ")
+    ]  # fmt: skip

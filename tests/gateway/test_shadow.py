@@ -1,0 +1,122 @@
+"""Shadow mode in the gateway: mirrors after the answer, never writes, never hurts the primary."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from tests.gateway.conftest import RunningGateway, make_settings, run_gateway
+from tests.gateway.upstreams import EchoUpstream, ThreadServer, serving
+
+ADJUST = "/api/v1/complexity/calculate-adjustment"
+BODY = {"pre_level": 3, "actual_level": 4}
+
+
+def _counter(gateway: RunningGateway, operation: str, outcome: str) -> float:
+    wanted = f'operation="{operation}",outcome="{outcome}"}}'
+    for line in gateway.client.get("/metrics").text.splitlines():
+        if line.startswith("gateway_shadow_requests_total{") and wanted in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _wait_for(gateway: RunningGateway, operation: str, outcome: str, count: float) -> None:
+    deadline = time.monotonic() + 20
+    while _counter(gateway, operation, outcome) < count:
+        assert time.monotonic() < deadline, f"no {outcome} mirror of {operation}"
+        time.sleep(0.02)
+
+
+class Stalled:
+    """An upstream that holds every request until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.requests = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        self.requests += 1
+        await asyncio.to_thread(self.release.wait)  # set from the test thread
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+@pytest.fixture
+def candidate() -> Iterator[tuple[EchoUpstream, ThreadServer]]:
+    upstream = EchoUpstream("candidate")
+    with serving(upstream) as server:
+        yield upstream, server
+
+
+def test_a_mirror_is_marked_and_compared(
+    fast: ThreadServer, candidate: tuple[EchoUpstream, ThreadServer]
+) -> None:
+    upstream, server = candidate
+    settings = make_settings(
+        {"fast": fast.url, "candidate": server.url}, "fast",
+        shadow="candidate", gateway_secret="s3cret",
+    )  # fmt: skip
+    with run_gateway(settings) as gateway:
+        answer = gateway.client.post(ADJUST, json=BODY)
+        assert answer.status_code == 200
+        assert answer.json()["backend"] == "fast"  # the client gets the primary's answer
+        # the echo answers differ in "backend" (and the headers each saw): a difference
+        _wait_for(gateway, "complexity_calculate_adjustment", "differs", 1)
+    assert upstream.state.last_headers["x-shadow"] == "1"
+    assert upstream.state.last_headers["x-gateway-secret"] == "s3cret"
+
+
+def test_writes_and_client_shadow_headers_are_not_mirrored(
+    fast: ThreadServer, candidate: tuple[EchoUpstream, ThreadServer]
+) -> None:
+    upstream, server = candidate
+    settings = make_settings({"fast": fast.url, "candidate": server.url}, "fast",
+                             shadow="candidate")  # fmt: skip
+    with run_gateway(settings) as gateway:
+        for path in ("/api/v1/rag/index", "/api/v1/rag/index-document"):
+            assert gateway.client.post(path, json={}).status_code == 200
+        assert gateway.client.delete("/api/v1/rag/collection/c").status_code == 200
+        # a client cannot mark its own request shadow (it would not be charged)
+        answer = gateway.client.get("/live", headers={"X-Shadow": "1"})
+        assert "x-shadow" not in answer.json()["headers"]
+        _wait_for(gateway, "health_live", "differs", 1)
+    assert upstream.state.requests == 1  # only /live reached the candidate
+
+
+def test_a_dead_candidate_costs_the_primary_nothing(fast: ThreadServer, dead_url: str) -> None:
+    settings = make_settings({"fast": fast.url, "dead": dead_url}, "fast", shadow="dead")
+    with run_gateway(settings) as gateway:
+        for _ in range(3):
+            assert gateway.client.post(ADJUST, json=BODY).status_code == 200
+        _wait_for(gateway, "complexity_calculate_adjustment", "error", 3)
+
+
+def test_mirrors_beyond_the_bound_are_dropped_while_the_primary_answers(
+    fast: ThreadServer,
+) -> None:
+    stalled = Stalled()
+    with serving(stalled) as server:
+        settings = make_settings(
+            {"fast": fast.url, "stalled": server.url}, "fast",
+            shadow="stalled", shadow_max_inflight=1,
+        )  # fmt: skip
+        try:
+            with run_gateway(settings) as gateway:
+                for _ in range(3):  # answered while the first mirror is still held
+                    assert gateway.client.post(ADJUST, json=BODY).status_code == 200
+                assert _counter(gateway, "complexity_calculate_adjustment", "dropped") == 2
+                stalled.release.set()
+                _wait_for(gateway, "complexity_calculate_adjustment", "differs", 1)
+        finally:
+            stalled.release.set()
+    assert stalled.requests == 1
