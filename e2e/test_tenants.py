@@ -84,6 +84,9 @@ def scenario(backends: Backends, start_gateway: GatewayStarter) -> Iterator[Scen
         **DATABASE_KEYS_ENV,
         "GATEWAY_KEY_CACHE_TTL_S": str(KEY_CACHE_TTL_S),
         "GATEWAY_BUDGET_RECONCILE_S": str(RECONCILE_S),
+        # generous: a loaded machine must not turn a slow Redis or Postgres into a fail-open
+        "GATEWAY_BUDGET_REDIS_TIMEOUT_S": "5",
+        "GATEWAY_KEY_LOOKUP_TIMEOUT_S": "5",
     }
     run = f"tenants-{time.time_ns()}"
     with start_gateway("fastapi", env) as gateway:

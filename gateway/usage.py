@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import asyncpg
 
+from gateway.errors import GatewayError
+from gateway.keys import KeyStore, KeyStoreUnavailable
 from shared_schemas.operations import group_of_path
 
 OTHER = "other"  # health, docs and unknown paths, as in ml_service_usage.endpoint_category
@@ -111,3 +114,22 @@ async def usage_rows(pool: asyncpg.Pool, query: UsageQuery) -> list[UsageRow]:
         UsageRow(*key, requests=r, errors=e, credits=c)
         for key, (r, e, c) in sorted(folded.items(), key=lambda item: repr(item[0]))
     ]
+
+
+USAGE_PATH = "/gateway/usage"
+
+
+async def usage_answer(store: KeyStore, query_string: bytes) -> dict[str, Any]:
+    """The body of ``GET /gateway/usage``; 400 for a bad filter, 503 without Postgres."""
+    try:
+        query = UsageQuery.parse(dict(parse_qsl(query_string.decode("latin-1"))))
+        rows = await usage_rows(store.pool, query)
+    except UsageQueryError as exc:
+        raise GatewayError(400, str(exc)) from None
+    except (OSError, TimeoutError, KeyStoreUnavailable, asyncpg.PostgresError) as exc:
+        raise GatewayError(503, f"usage store unavailable: {type(exc).__name__}") from None
+    return {
+        "since": query.since.isoformat(),
+        "until": query.until.isoformat(),
+        "usage": [row.as_json() for row in rows],
+    }

@@ -66,6 +66,10 @@ def db_settings(upstream: ThreadServer, database_url: str, redis_url: str, **ext
         "redis_url": redis_url,
         "gateway_secret": "gw-secret",
         "key_cache_ttl_s": 0,
+        # generous: on a loaded machine a 0.25 s Redis call can time out, and the budget
+        # would then fail open (the behaviour tested separately, with Redis really down)
+        "budget_redis_timeout_s": 5,
+        "key_lookup_timeout_s": 5,
     }
     return make_settings({"fast": upstream.url}, "fast", **(values | extra))
 
