@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -81,6 +82,9 @@ def _migrate(env: dict[str, str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     env = {**_load_dotenv(), **os.environ}
+    # the gateway and the backends must share one; a fresh one per run when .env has none
+    if not env.get("ML_SERVICE_GATEWAY_SECRET"):
+        env["ML_SERVICE_GATEWAY_SECRET"] = secrets.token_urlsafe(32)
     with local_services(DATA_DIR.resolve(), env) as urls:
         env = {**env, "DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
         print(f"postgres  {urls.database_url}\nredis     {urls.redis_url}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +16,7 @@ import pytest
 
 from devinfra.processes import RunningService, running_service
 
+GATEWAY_SECRET = "e2e-gateway-secret"
 BACKEND_MODULES = {"fastapi": "backends.fastapi_service", "django": "backends.django_service"}
 
 
@@ -25,6 +30,8 @@ def backend_env(database_url: str, redis_url: str) -> dict[str, str]:
         "OPENAI_API_KEY": "",
         "FASTAPI_LOG_FLUSH_INTERVAL_S": "0.2",
         "DJANGO_LOG_FLUSH_INTERVAL_S": "0.2",
+        # the gateways started below get it too: attribution reaches the logs only with it
+        "ML_SERVICE_GATEWAY_SECRET": GATEWAY_SECRET,
     }
 
 
@@ -36,7 +43,9 @@ class Backends:
 
 
 class GatewayStarter(Protocol):
-    def __call__(self, backend: str) -> AbstractContextManager[RunningService]: ...
+    def __call__(
+        self, backend: str, extra_env: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[RunningService]: ...
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +67,9 @@ def backends(
 def start_gateway(backends: Backends) -> GatewayStarter:
     """A gateway routed to ``backend``: what editing ML_SERVICE_BACKEND and restarting does."""
 
-    def start(backend: str) -> AbstractContextManager[RunningService]:
+    def start(
+        backend: str, extra_env: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[RunningService]:
         env = {
             **backends.env,
             "ML_SERVICE_BACKEND": backend,
@@ -66,7 +77,34 @@ def start_gateway(backends: Backends) -> GatewayStarter:
                 f"ML_BACKEND_{name.upper()}_URL": svc.base_url
                 for name, svc in backends.services.items()
             },
+            **(extra_env or {}),
         }
         return running_service("gateway", env, backends.log_dir)
 
     return start
+
+
+# what a gateway needs to look keys up in the session's Postgres (next to backends.env)
+DATABASE_KEYS_ENV = {"GATEWAY_DATABASE_KEYS": "true"}
+
+
+def gateway_cli(backends: Backends, *argv: str) -> str:
+    """Run ``python -m gateway <argv>`` against the session's database; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        env={**os.environ, **backends.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def create_key(backends: Backends, org: str, user: str, *extra: str) -> tuple[str, str]:
+    """A new API key (its id, the key) made with the CLI, as an operator would."""
+    out = gateway_cli(
+        backends, "keys", "create", "--name", "e2e", "--user", user, "--org", org, *extra
+    )
+    found = re.search(r"^id\s+(\S+)\n^key\s+(\S+)$", out, re.MULTILINE)
+    assert found, out
+    return found[1], found[2]

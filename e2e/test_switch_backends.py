@@ -7,7 +7,7 @@ import time
 import httpx
 import psycopg
 
-from e2e.conftest import GatewayStarter
+from e2e.conftest import DATABASE_KEYS_ENV, Backends, GatewayStarter, create_key
 
 
 def _post(client: httpx.Client, path: str, body: object) -> httpx.Response:
@@ -17,11 +17,14 @@ def _post(client: httpx.Client, path: str, body: object) -> httpx.Response:
 
 
 def test_switching_backends_keeps_collections_logs_and_cache(
-    start_gateway: GatewayStarter, migrated_pg_url: str
+    backends: Backends, start_gateway: GatewayStarter, migrated_pg_url: str
 ) -> None:
     run = time.time_ns()
     collection = f"switch-{run}"
     user = f"switch-user-{run}"
+    # the gateway takes the user from the key (a client's X-User-ID is dropped)
+    _, key = create_key(backends, f"switch-org-{run}", user)
+    auth = {"Authorization": f"Bearer {key}"}
     sentiment = {"text": f"Run {run}: the switch went wonderfully well."}
     question = {"query": "Which animal purrs?", "collection": collection, "top_k": 1}
     documents = [
@@ -31,8 +34,8 @@ def test_switching_backends_keeps_collections_logs_and_cache(
     ]
 
     with (
-        start_gateway("fastapi") as gateway,
-        httpx.Client(base_url=gateway.base_url, headers={"X-User-ID": user}, timeout=60) as client,
+        start_gateway("fastapi", DATABASE_KEYS_ENV) as gateway,
+        httpx.Client(base_url=gateway.base_url, headers=auth, timeout=60) as client,
     ):
         indexed = _post(
             client, "/api/v1/rag/index", {"collection": collection, "documents": documents}
@@ -43,10 +46,8 @@ def test_switching_backends_keeps_collections_logs_and_cache(
 
     for backend in ("django", "fastapi"):  # switch, then back again
         with (
-            start_gateway(backend) as gateway,
-            httpx.Client(
-                base_url=gateway.base_url, headers={"X-User-ID": user}, timeout=60
-            ) as client,
+            start_gateway(backend, DATABASE_KEYS_ENV) as gateway,
+            httpx.Client(base_url=gateway.base_url, headers=auth, timeout=60) as client,
         ):
             found = _post(client, "/api/v1/rag/search", question)
             assert found.headers["x-ml-backend"] == backend

@@ -1,4 +1,7 @@
-"""`python -m gateway`: serve with uvicorn (uvloop + httptools), one worker."""
+"""`python -m gateway`: serve with uvicorn (uvloop + httptools), one worker.
+
+`python -m gateway keys|budget|usage ...` manages API keys and budgets (gateway.cli).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,15 @@ import uvicorn
 from pydantic import ValidationError
 
 from gateway.app import create_app
+from gateway.cli import COMMANDS
+from gateway.cli import main as cli_main
 from gateway.http_server import ErrorShapeHttpToolsProtocol
 from gateway.settings import GatewayConfigError, GatewaySettings
 
 
 def main() -> int:
+    if sys.argv[1:2] and sys.argv[1] in COMMANDS:
+        return cli_main(sys.argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = GatewaySettings()

@@ -26,8 +26,18 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
+# Set by the gateway itself on every request it forwards: a client's copy is dropped, so
+# neither the gateway secret nor who-called can be forged through the gateway. A client's
+# X-Credits-Charged is dropped too: what a request costs is the backend's to say.
+_REQUEST_OWNED = frozenset(
+    name.encode() for name in (*request_meta.GATEWAY_SET_HEADERS, request_meta.CREDITS_HEADER)
+)
 # Set by the gateway itself (or by its server) on every response it sends.
 _RESPONSE_OWNED = HOP_BY_HOP | {b"x-request-id", b"x-ml-backend", b"server", b"date"}
+
+
+_SECRET = request_meta.GATEWAY_SECRET_HEADER.encode()
+_ATTRIBUTION = tuple(name.encode() for name in request_meta.ATTRIBUTION_HEADERS)
 
 
 @dataclass(slots=True)
@@ -39,10 +49,21 @@ class Incoming:
     content_length: int | None
     credential: str | None
     client_ip: str
+    path: str = ""
+
+    def attribute(self, user_id: str | None, organization_id: str | None, key_id: str) -> None:
+        """Add who called (from the API key) to the headers forwarded upstream."""
+        for name, value in zip(_ATTRIBUTION, (user_id, organization_id, key_id), strict=True):
+            if value:
+                self.headers.append((name, value.encode("latin-1", "replace")))
 
 
-def read_request(scope: Scope, strip_credentials: bool) -> Incoming:
-    """Headers to forward upstream (hop-by-hop and Host removed, X-Forwarded-* and ID added)."""
+def read_request(scope: Scope, strip_credentials: bool, gateway_secret: bytes = b"") -> Incoming:
+    """Headers to forward upstream (hop-by-hop and Host removed, X-Forwarded-* and ID added).
+
+    The client's gateway-secret and attribution headers are dropped; the secret, when one
+    is configured, is added (attribution is added after auth, ``attribute``).
+    """
     forward: RawHeaders = []
     request_id = forwarded_for = host = credential = None
     content_length: int | None = None
@@ -59,6 +80,8 @@ def read_request(scope: Scope, strip_credentials: bool) -> Incoming:
                 request_id = value
         elif name == b"x-forwarded-for":
             forwarded_for = value
+        elif name in _REQUEST_OWNED:
+            pass
         elif name in (b"x-forwarded-proto", b"x-forwarded-host", b"expect"):
             # The edge states what it saw, never what it was told; uvicorn already answered
             # the client's Expect: 100-continue, the backend must not wait for it again.
@@ -87,12 +110,15 @@ def read_request(scope: Scope, strip_credentials: bool) -> Incoming:
         forward.append((b"x-forwarded-host", host))
     rid = request_id.decode("ascii") if request_id else request_meta.new_request_id()
     forward.append((b"x-request-id", rid.encode("ascii")))
+    if gateway_secret:
+        forward.append((_SECRET, gateway_secret))
     return Incoming(
         request_id=rid,
         headers=forward,
         content_length=content_length,
         credential=credential.decode("latin-1") if credential else None,
         client_ip=client_ip,
+        path=scope["path"],
     )
 
 

@@ -98,6 +98,17 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.budget_fail_open = Counter(
+            "gateway_budget_fail_open_total",
+            "Budget checks or charges skipped because the budget store (Redis) was unreachable.",
+            registry=self.registry,
+        )
+        self.key_store_unavailable = Counter(
+            "gateway_key_store_unavailable_total",
+            "API-key lookups answered 503 because Postgres did not answer in time.",
+            registry=self.registry,
+        )
+
     def observe(self, backend: str, group: str, method: str, status: int, seconds: float) -> None:
         """Count one request and record its latency."""
         self._requests.observe(backend, group, method, status, seconds)

@@ -14,6 +14,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared_schemas.request_meta import check_gateway_secret
+
 DEFAULT_BACKENDS: dict[str, str] = {
     "fastapi": "http://127.0.0.1:8001",
     "django": "http://127.0.0.1:8002",
@@ -81,6 +83,26 @@ class GatewaySettings(BaseSettings):
     keepalive_s: float = Field(default=4.0, gt=0)
 
     api_keys: str = Field(default="", repr=False)
+    # Sent to the backends in X-Gateway-Secret with every request: only with it do they
+    # believe the attribution headers the gateway sets. Empty = nothing is attributed.
+    gateway_secret: str = Field(
+        default="", validation_alias="ML_SERVICE_GATEWAY_SECRET", repr=False
+    )
+    # API keys in Postgres (ml_api_keys, managed with `python -m gateway keys`), next to the
+    # static GATEWAY_API_KEYS; they carry user, organisation, scopes and credit budgets.
+    database_keys: bool = False
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL", repr=False)
+    key_pool_size: int = Field(default=4, ge=1)
+    # A lookup (pool, connect and query) waits this long for Postgres, then answers 503.
+    key_lookup_timeout_s: float = Field(default=1.0, gt=0)
+    # Lookups (unknown keys too) are cached this long: a revoked key stops working within
+    # it. Each replica caches on its own.
+    key_cache_ttl_s: float = Field(default=5.0, ge=0)
+    key_cache_size: int = Field(default=10_000, ge=1)
+    # Seconds between raising the Redis budget counters to the credits Postgres recorded
+    # (also done at start-up).
+    budget_reconcile_s: float = Field(default=60.0, gt=0)
+    budget_redis_timeout_s: float = Field(default=0.25, gt=0)
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_redis_timeout_s: float = Field(default=0.25, gt=0)
@@ -89,6 +111,11 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _lower(cls, value: str | None) -> str | None:
         return value.strip().lower() if value else None
+
+    @field_validator("gateway_secret")
+    @classmethod
+    def _visible_ascii(cls, value: str) -> str:
+        return check_gateway_secret(value)
 
     @field_validator("timeouts")
     @classmethod

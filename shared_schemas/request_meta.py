@@ -1,12 +1,14 @@
 """What a request says about itself, read by one rule at the gateway and in every backend.
 
 The request id (``X-Request-ID``), which paths leave no request-log row, the attribution
-headers and the client address. The gateway imports this module (it depends on the
-contract, never on the engine), so an id the gateway accepts is one the backends accept.
+headers (honoured only from the gateway, see ``from_gateway``) and the client address.
+The gateway imports this module (it depends on the contract, never on the engine), so an
+id the gateway accepts is one the backends accept.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 from functools import lru_cache
@@ -17,15 +19,23 @@ REQUEST_ID_HEADER = "x-request-id"
 FORWARDED_FOR_HEADER = "x-forwarded-for"
 USER_ID_HEADER = "x-user-id"
 ORGANIZATION_ID_HEADER = "x-organization-id"
+API_KEY_ID_HEADER = "x-api-key-id"
 # A response header: the credits the backend charged (a request's copy is never read).
 CREDITS_HEADER = "x-credits-charged"
+# Proves a request came through the gateway: its value is ML_SERVICE_GATEWAY_SECRET.
+GATEWAY_SECRET_HEADER = "x-gateway-secret"
+# Who called: set by the gateway from the API key, trusted by a backend only next to the
+# gateway secret (anyone reaching a backend directly could write them).
+ATTRIBUTION_HEADERS = (USER_ID_HEADER, ORGANIZATION_ID_HEADER, API_KEY_ID_HEADER)
+# What the gateway drops from every client request and then sets itself.
+GATEWAY_SET_HEADERS = (GATEWAY_SECRET_HEADER, *ATTRIBUTION_HEADERS)
 USER_AGENT_HEADER = "user-agent"
 MAX_REQUEST_ID = 128  # ErrorResponse.request_id's maxLength
 # What a request-log row records of a request's headers (lower-case names).
 NOTED_HEADERS = (
     FORWARDED_FOR_HEADER,
-    USER_ID_HEADER,
-    ORGANIZATION_ID_HEADER,
+    *ATTRIBUTION_HEADERS,
+    GATEWAY_SECRET_HEADER,
     USER_AGENT_HEADER,
 )
 
@@ -68,6 +78,24 @@ def client_ip(forwarded_for: str | None, peer: str | None) -> str | None:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return None
+
+
+def from_gateway(presented: str | None, secret: str) -> bool:
+    """Whether a request carries the gateway secret (never true when no secret is set).
+
+    Without a configured secret nothing proves where a request came from, so attribution
+    headers are not trusted at all rather than trusted from anyone.
+    """
+    if not secret or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("latin-1", "replace"), secret.encode("latin-1"))
+
+
+def check_gateway_secret(value: str) -> str:
+    """A settings validator: the secret travels in a header, so visible ASCII only."""
+    if value and not all(0x21 <= ord(c) <= 0x7E for c in value):
+        raise ValueError("ML_SERVICE_GATEWAY_SECRET must be visible ASCII (no spaces)")
+    return value
 
 
 def is_logged(path: str) -> bool:

@@ -7,11 +7,12 @@ both and they can run side by side.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backends.core.persistence.memory_cache import MemoryCache
 from backends.core.persistence.write_policy import DEFAULT_BUFFER_ROWS
+from shared_schemas.request_meta import check_gateway_secret
 
 # 35 M base64 chars of audio plus JSON overhead; multipart audio is capped by the engine
 DEFAULT_MAX_BODY_BYTES = 36 * 1024 * 1024
@@ -38,6 +39,15 @@ class BackendServiceSettings(BaseSettings):
     cache_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     cache_memory_ttl_s: float = Field(default=300.0, gt=0)
     require_migrations: bool = True
+    # The gateway's proof (X-Gateway-Secret); empty = attribution headers are never trusted.
+    gateway_secret: str = Field(
+        default="", validation_alias="ML_SERVICE_GATEWAY_SECRET", repr=False
+    )
+
+    @field_validator("gateway_secret")
+    @classmethod
+    def _visible_ascii(cls, value: str) -> str:
+        return check_gateway_secret(value)
 
     def memory_cache(self) -> MemoryCache | None:
         """This process's layer in front of Redis, or None when it is turned off."""

@@ -67,6 +67,7 @@ def create_app(
         service_name=settings.service_name,
         submit=writer_submit,
         meter=meter,
+        gateway_secret=settings.gateway_secret,
     )
     return app
 

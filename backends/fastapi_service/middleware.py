@@ -38,11 +38,13 @@ class RequestContextMiddleware:
         service_name: str,
         submit: Callable[[RequestRecord], None] | None,
         meter: Meter,
+        gateway_secret: str = "",
     ) -> None:
         self.app = app
         self.service_name = service_name
         self.submit = submit
         self.meter = meter
+        self.gateway_secret = gateway_secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,6 +89,9 @@ class RequestContextMiddleware:
                     request_id=request_id,
                     headers=headers,
                     peer=client[0] if client else None,
+                    from_gateway=request_meta.from_gateway(
+                        headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
+                    ),
                 )
                 notes.settle(self.meter, facts.status)  # no response started: a 500
                 self.submit(request_record(self.service_name, notes, facts))

@@ -16,6 +16,7 @@ from devinfra.processes import RunningService, running_service
 from shared_schemas.analysis import SentimentRequest
 
 SECRET = "sk-test-never-store-this-0123456789"
+GATEWAY_SECRET = "test-gateway-secret"
 
 
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -29,6 +30,7 @@ def server_env(database_url: str, redis_url: str) -> dict[str, str]:
         "QDRANT_URL": "",
         "QDRANT_PATH": "",
         "FASTAPI_LOG_FLUSH_INTERVAL_S": "0.2",
+        "ML_SERVICE_GATEWAY_SECRET": GATEWAY_SECRET,
     }
 
 
@@ -131,7 +133,12 @@ def test_every_request_is_logged_with_usage_and_no_secret(
     server: RunningService, migrated_pg_url: str
 ) -> None:
     user = f"user-{time.time_ns()}"
-    headers = {"X-User-ID": user, "Authorization": f"Bearer {SECRET}"}
+    # as the gateway sends it: attribution is recorded only next to the gateway secret
+    headers = {
+        "X-User-ID": user,
+        "X-Gateway-Secret": GATEWAY_SECRET,
+        "Authorization": f"Bearer {SECRET}",
+    }
     requests: list[tuple[str, str, Any]] = [
         ("POST", "/api/v1/embeddings/generate", {"text": "hello"}),
         ("POST", "/api/v1/analysis/keywords", {"text": "solar panels convert sunlight"}),
@@ -175,6 +182,29 @@ def test_every_request_is_logged_with_usage_and_no_secret(
     assert stored == (0,)
 
 
+@pytest.mark.parametrize("presented", [None, "", "not-the-gateway-secret"])
+def test_attribution_without_the_gateway_secret_is_not_recorded(
+    server: RunningService, migrated_pg_url: str, presented: str | None
+) -> None:
+    run = f"direct-{time.time_ns()}"
+    headers = {"X-User-ID": run, "X-Organization-ID": run, "X-Request-ID": run}
+    if presented is not None:
+        headers["X-Gateway-Secret"] = presented
+    response = httpx.get(server.base_url + "/api/v1/complexity/scale", headers=headers)
+    assert response.status_code == 200
+    deadline = time.monotonic() + 10
+    with psycopg.connect(migrated_pg_url) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT user_id, organization_id FROM ml_service_requests WHERE request_id = %s",
+                (run,),
+            ).fetchone()
+            if row is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert row == (None, None)
+
+
 def test_refuses_to_start_while_migrations_are_pending(
     pg_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -204,7 +234,10 @@ def test_a_clean_stop_flushes_every_queued_log_row(
     }
     with running_service("backends.fastapi_service", env, tmp_path) as service:
         for _ in range(25):
-            httpx.get(service.base_url + "/api/v1/complexity/scale", headers={"X-User-ID": user})
+            httpx.get(
+                service.base_url + "/api/v1/complexity/scale",
+                headers={"X-User-ID": user, "X-Gateway-Secret": GATEWAY_SECRET},
+            )
         with psycopg.connect(migrated_pg_url) as conn:
             before = conn.execute(
                 "SELECT count(*) FROM ml_service_requests WHERE user_id = %s", (user,)

@@ -22,6 +22,7 @@ def make_settings(backends: dict[str, str], backend: str, **overrides: Any) -> G
         "backend": backend,
         "redis_url": None,
         "api_keys": "",
+        "gateway_secret": "",
         "rate_limit_per_minute": 0,
         "fallback": None,
     }

@@ -88,7 +88,12 @@ class EchoUpstream:
                 "body_bytes": size,
                 "body_sha256": digest.hexdigest(),
             }
-            extra = ((b"keep-alive", b"timeout=5"), (b"x-upstream", b"yes"))
+            extra: tuple[tuple[bytes, bytes], ...] = (
+                (b"keep-alive", b"timeout=5"),
+                (b"x-upstream", b"yes"),
+            )
+            if "credits" in query:  # what a backend charged, as the real ones say it
+                extra = (*extra, (b"x-credits-charged", query["credits"].encode()))
             status = query.get(f"status_{self.name}", query.get("status", "200"))
             await _json(send, int(status), body, extra)
 

@@ -47,3 +47,19 @@ def test_health_operations_and_docs_are_unlogged() -> None:
         assert request_meta.is_logged(operation.path) is (operation.group != "health")
     assert not request_meta.is_logged("/openapi.json")
     assert not request_meta.is_logged("/admin/login/")
+
+
+@pytest.mark.parametrize(
+    ("presented", "secret", "expected"),
+    [
+        ("s3cret", "s3cret", True),
+        ("s3cret", "other", False),
+        (None, "s3cret", False),
+        ("", "s3cret", False),
+        ("", "", False),  # no secret configured: nothing is from the gateway
+        ("anything", "", False),
+        ("s3cr\xe9t", "s3cret", False),  # a latin-1 header value, not ASCII
+    ],
+)
+def test_from_gateway(presented: str | None, secret: str, expected: bool) -> None:
+    assert request_meta.from_gateway(presented, secret) is expected

@@ -61,6 +61,13 @@ class RequestFacts:
     request_id: str
     headers: Mapping[str, str]  # case-insensitive lookups of lower-case names
     peer: str | None
+    # The request carried the gateway secret (request_meta.from_gateway): only then are
+    # its attribution headers the gateway's and not whatever a direct caller wrote.
+    from_gateway: bool = False
+
+    def attribution(self, header: str) -> str | None:
+        """An attribution header's value, when the gateway set it; else None."""
+        return self.headers.get(header) if self.from_gateway else None
 
 
 def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> RequestRecord:
@@ -77,8 +84,9 @@ def request_record(service_name: str, notes: LogNotes, facts: RequestFacts) -> R
         request_payload=notes.request_payload(),
         response_payload=notes.response_payload(),
         error_message=notes.error,
-        user_id=headers.get(request_meta.USER_ID_HEADER),
-        organization_id=headers.get(request_meta.ORGANIZATION_ID_HEADER),
+        user_id=facts.attribution(request_meta.USER_ID_HEADER),
+        organization_id=facts.attribution(request_meta.ORGANIZATION_ID_HEADER),
+        api_key_id=facts.attribution(request_meta.API_KEY_ID_HEADER),
         credits_charged=notes.credits or 0,
         ip_address=request_meta.client_ip(
             headers.get(request_meta.FORWARDED_FOR_HEADER), facts.peer

@@ -23,6 +23,7 @@ _COLUMN_LIMITS = {
     "request_id": 128,
     "user_agent": 512,
     "error_message": 2000,
+    "api_key_id": 64,
 }
 
 
@@ -44,6 +45,7 @@ class RequestRecord:
     credits_charged: int = 0
     ip_address: str | None = None
     user_agent: str | None = None
+    api_key_id: str | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -113,6 +115,7 @@ def request_params(record: RequestRecord) -> tuple[Any, ...]:
         record.endpoint, record.method, record.request_payload, record.response_payload,
         record.status_code, record.error_message, record.duration_ms, record.credits_charged,
         record.ip_address, record.user_agent, record.request_id, record.created_at,
+        record.api_key_id,
     )  # fmt: skip
 
 

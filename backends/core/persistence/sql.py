@@ -12,8 +12,8 @@ INSERT_REQUEST = """
 INSERT INTO ml_service_requests (
     id, user_id, organization_id, service_name, endpoint, method, request_payload,
     response_payload, status_code, error_message, duration_ms, credits_charged, ip_address,
-    user_agent, request_id, created_at
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    user_agent, request_id, created_at, api_key_id
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 """
 
 UPSERT_USAGE = """

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 
 from backends.django_service.mlapi.models import (
+    ApiKey,
     ComplexitySample,
+    CreditBudget,
     ResponseCache,
     ServiceRequest,
     ServiceUsage,
@@ -42,3 +44,25 @@ class ResponseCacheAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(ComplexitySample)
 class ComplexitySampleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("created_at", "task_type", "pre_score", "actual_score", "service_name")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only: keys are made with `python -m gateway keys create`, which shows one once."""
+
+    list_display = ("prefix", "name", "user_id", "organization_id", "expires_at", "revoked_at")
+    list_filter = ("organization_id",)
+    search_fields = ("prefix", "name", "user_id", "organization_id")
+    exclude = ("key_hash",)
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CreditBudget)
+class CreditBudgetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("subject_kind", "subject_id", "period", "credits", "updated_at")
+    list_filter = ("subject_kind", "period")

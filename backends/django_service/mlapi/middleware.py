@@ -29,6 +29,7 @@ class RequestContextMiddleware:
         self.service_name: str = settings.SERVICE.service_name
         self.logging: bool = settings.SERVICE.request_logging
         self.meter = Meter(settings.CREDITS)  # a bad price table fails at start-up
+        self.gateway_secret: str = settings.SERVICE.gateway_secret
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         context = attach_context(request)
@@ -62,5 +63,8 @@ class RequestContextMiddleware:
             request_id=context.request_id,
             headers=request.headers,
             peer=str(request.META.get("REMOTE_ADDR") or "") or None,
+            from_gateway=request_meta.from_gateway(
+                request.headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
+            ),
         )
         current.writer.submit(partial(request_record, self.service_name, context.notes, facts))

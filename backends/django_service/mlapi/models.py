@@ -4,6 +4,7 @@ pending. Database-side defaults (``db_default``) keep raw-SQL writers consistent
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Now
@@ -32,11 +33,15 @@ class ServiceRequest(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.TextField(null=True, blank=True)
     request_id = models.CharField(max_length=128)
+    # the key the gateway authenticated (ml_api_keys.id, or a static key's digest prefix)
+    api_key_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         db_table = "ml_service_requests"
         indexes = [
+            models.Index(fields=["api_key_id", "created_at"], name="ml_req_key_created_idx"),
+            models.Index(fields=["organization_id", "created_at"], name="ml_req_org_created_idx"),
             models.Index(fields=["user_id", "created_at"], name="ml_req_user_created_idx"),
             models.Index(fields=["endpoint"], name="ml_req_endpoint_idx"),
             models.Index(fields=["service_name"], name="ml_req_service_idx"),
@@ -77,6 +82,57 @@ class ServiceUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.service_name}/{self.endpoint_category}: {self.total_requests}"
+
+
+BUDGET_PERIODS = [("day", "day"), ("month", "month")]
+
+
+class ApiKey(models.Model):
+    """A gateway API key, bound to a user and an organisation. Only its SHA-256 is stored.
+
+    Written by the gateway's CLI (``python -m gateway keys``) and read by the gateway with
+    asyncpg; ``scopes`` are route groups (shared_schemas.operations.API_GROUPS) or "admin".
+    """
+
+    id = models.UUIDField(primary_key=True, db_default=RandomUUID(), editable=False)
+    key_hash = models.CharField(max_length=64, unique=True)  # hex SHA-256 of the whole key
+    prefix = models.CharField(max_length=16)  # the key's public start, for lists and logs
+    name = models.CharField(max_length=128)
+    user_id = models.CharField(max_length=128)
+    organization_id = models.CharField(max_length=128)
+    scopes = ArrayField(models.CharField(max_length=32))
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_api_keys"
+        indexes = [models.Index(fields=["organization_id"], name="ml_key_org_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}... {self.name} ({self.organization_id})"
+
+
+class CreditBudget(models.Model):
+    """A credit budget per period for one key or one organisation, enforced by the gateway."""
+
+    subject_kind = models.CharField(
+        max_length=16, choices=[("key", "key"), ("organization", "organization")]
+    )
+    subject_id = models.CharField(max_length=128)  # ml_api_keys.id or an organization_id
+    period = models.CharField(max_length=8, choices=BUDGET_PERIODS)
+    credits = models.BigIntegerField()
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_credit_budgets"
+        constraints = [
+            models.UniqueConstraint(fields=["subject_kind", "subject_id"], name="ml_budget_key"),
+            models.CheckConstraint(condition=models.Q(credits__gte=0), name="ml_budget_credits"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_kind} {self.subject_id}: {self.credits}/{self.period}"
 
 
 class ResponseCache(models.Model):

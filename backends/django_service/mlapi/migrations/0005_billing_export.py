@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mlapi', '0002_usage_credits_bigint'),
+        ('mlapi', '0003_api_keys'),
     ]
 
     operations = [
