@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared_schemas import API_TITLE, API_VERSION
+from shared_schemas import generation as gen
 from shared_schemas.common import COLLECTION_PATTERN
 from shared_schemas.errors import ErrorResponse
 from shared_schemas.operations import OPERATIONS, TAGS, Operation
@@ -104,6 +105,7 @@ def _schema_inputs() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
             if model is not None:
                 inputs[(model, "serialization")] = None
     inputs[(ErrorResponse, "serialization")] = None
+    inputs[(gen.GenerateToken, "serialization")] = None  # named by the event-stream description
     return list(inputs)
 
 
@@ -122,6 +124,8 @@ def _success(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     for media_type in op.extra_response_content_types:
         binary = not media_type.startswith("text/") and media_type != "application/x-subrip"
         content[media_type] = {"schema": dict(_BINARY_SCHEMA if binary else _TEXT_SCHEMA)}
+        if media_type == gen.EVENT_STREAM_MEDIA_TYPE:  # the events: described, not a schema
+            content[media_type]["schema"]["description"] = gen.EVENT_STREAM_DESCRIPTION
     response: dict[str, Any] = {
         "description": _first_line(op.response_model, op.summary),
         "headers": dict(REQUEST_ID_REF),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
-from typing import NamedTuple
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from typing import NamedTuple, TypeVar
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -18,6 +18,7 @@ from gateway.upstream import IDEMPOTENT, Timeouts, Upstream, UpstreamResponse
 
 log = logging.getLogger("gateway.proxy")
 RETRY_STATUSES = frozenset({502, 503})
+T = TypeVar("T")
 
 
 class ClientDisconnected(Exception):
@@ -140,7 +141,12 @@ class Forwarder:
                 self.metrics.upstream_error(backend.name, group, f"status_{response.status}")
                 backend, fallback = fallback, None
                 continue
-            return await self._relay(response, send, incoming, backend, group)
+            relay = self._relay(response, send, incoming, backend, group)
+            if _is_event_stream(response.headers):
+                # the generation behind it may run on for minutes: stop when the client goes
+                outcome = await until_disconnected(receive, relay)
+                return outcome or Outcome(response.status, backend.name)
+            return await relay
 
     async def _read_body(self, receive: Receive) -> bytes | _StreamedBody:
         """The whole body when it fits the buffer, else its start and a stream of the rest."""
@@ -174,7 +180,7 @@ class Forwarder:
         backend: Backend,
         group: str,
     ) -> Outcome:
-        """Stream the upstream response to the client, holding one chunk back to mark the end."""
+        """Stream the upstream response to the client, each chunk as it arrives."""
         try:
             if response.status >= 400 and not _is_json(response.headers):
                 # an error the backend's server wrote itself (431 empty from granian, HTML
@@ -202,12 +208,12 @@ class Forwarder:
                 return Outcome(failure.status, backend.name)
             await send(self._start(response, incoming, backend))
             if pending is not None:
+                # Each chunk is passed on as it arrives, none held back to mark the end:
+                # an event stream's token must not wait for the next one (or the last).
+                await send({"type": "http.response.body", "body": pending, "more_body": True})
                 try:
                     async for chunk in chunks:
-                        await send(
-                            {"type": "http.response.body", "body": pending, "more_body": True}
-                        )
-                        pending = chunk
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 except Exception as exc:
                     if classify(exc, backend.name) is None:
                         raise
@@ -216,18 +222,50 @@ class Forwarder:
                     self.metrics.upstream_error(backend.name, group, "protocol")
                     log.warning("backend %r failed mid-response: %r", backend.name, exc)
                     return Outcome(response.status, backend.name)
-            await send({"type": "http.response.body", "body": pending or b""})
+            await send({"type": "http.response.body", "body": b""})
             return Outcome(response.status, backend.name)
         finally:
             await response.aclose()
 
 
-def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+async def until_disconnected(receive: Receive, relay: Awaitable[T]) -> T | None:
+    """``relay``'s result, or None once the client went away first (the relay is cancelled,
+    so its cleanup closes the backend connection and the backend stops).
+
+    uvicorn drops what is sent after a disconnect without telling the sender; only
+    ``receive`` says so. Its request body must already be read.
+    """
+    relaying = asyncio.ensure_future(relay)
+    gone = asyncio.ensure_future(_disconnect(receive))
+    try:
+        await asyncio.wait((relaying, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (gone, relaying):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(relaying, gone, return_exceptions=True)
+    return relaying.result() if not relaying.cancelled() else None
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _media_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     for name, value in headers:
         if name.lower() == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
-    return False
+            return value.split(b";", 1)[0].strip().lower()
+    return b""
+
+
+def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    media = _media_type(headers)
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _is_event_stream(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return _media_type(headers) == b"text/event-stream"
 
 
 def _retry_after_failure(failure: UpstreamFailure, method: str) -> bool:

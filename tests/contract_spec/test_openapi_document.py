@@ -156,6 +156,19 @@ def test_request_bodies_and_content_types(spec: dict[str, Any]) -> None:
             assert op["requestBody"]["required"] is True, path
 
 
+def test_generate_documents_the_token_stream(spec: dict[str, Any]) -> None:
+    generate = spec["paths"]["/api/v1/analysis/generate"]["post"]
+    request = spec["components"]["schemas"]["GenerateRequest"]["properties"]["stream"]
+    assert request["type"] == "boolean" and request["default"] is False
+    ok = generate["responses"]["200"]["content"]
+    assert set(ok) == {"application/json", "text/event-stream"}
+    events = ok["text/event-stream"]["schema"]
+    assert events["type"] == "string"
+    for named in ("event: token", "event: done", "event: error", "GenerateToken"):
+        assert named in events["description"]
+    assert "GenerateToken" in spec["components"]["schemas"]
+
+
 def test_stateful_links(spec: dict[str, Any]) -> None:
     ids = {op["operationId"] for _, _, op in _operations(spec)}
     index = spec["paths"]["/api/v1/rag/index"]["post"]["responses"]["200"]["links"]
