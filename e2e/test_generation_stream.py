@@ -12,6 +12,9 @@ import httpx
 import psycopg
 import pytest
 
+from contract.promise_tally import PromiseTally
+from contract.scenarios import SCENARIOS, Session
+from contract.spec import DEFAULT_SPEC
 from devinfra.processes import RunningService, running_service
 from e2e.conftest import BACKEND_MODULES, backend_env
 from shared_schemas.generation import GenerateResponse, GenerateToken
@@ -149,3 +152,19 @@ def test_a_client_that_leaves_stops_the_generation(
     # the model is free again: the next generation answers
     after = httpx.post(base_url + GENERATE, json=PROMPT, timeout=120)
     assert after.status_code == 200
+
+
+@pytest.mark.parametrize("via", ["direct", "gateway"])
+def test_the_conformance_scenario_passes(served: Served, via: str) -> None:
+    # The conformance suite's own streaming scenario (its test runs the backends without an
+    # LLM, where the scenario is skipped): the stream adds up, and the per-response promises
+    # hold for its done event.
+    base_url = served.backend.base_url if via == "direct" else served.gateway.base_url
+    tally = PromiseTally(json.loads(DEFAULT_SPEC.read_text()))
+    (scenario,) = [s for s in SCENARIOS if s.name == "generation"]
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        scenario.run(Session(client, tally, scenario.name, {}))
+    results = {result.name: result for result in tally.finish({})}
+    for name in ("stream-adds-up", "usage-total", "max-tokens"):
+        result = results[f"analysis_generate/{name}"]
+        assert result.status == "passed", result.failures or result.skip_reason
