@@ -17,6 +17,7 @@ from shared_schemas.common import (
     Usage,
     non_blank,
 )
+from shared_schemas.errors import ErrorResponse
 
 PromptText = Annotated[str, non_blank(20_000)]
 
@@ -25,7 +26,8 @@ TOKEN_EVENT = "token"
 DONE_EVENT = "done"
 ERROR_EVENT = "error"
 EVENT_STREAM_DESCRIPTION = (
-    "With `stream: true`: server-sent events as the model produces the text. Each piece is "
+    "With `stream: true`: server-sent events as the model produces the text (the schema "
+    "describes one event, its data a JSON document). Each piece is "
     '`event: token` with `data: {"text": "..."}` (a GenerateToken); the last event is '
     "`event: done` whose data is the whole GenerateResponse (text, model, provider, "
     "finish_reason, usage). An error before the first piece is an ordinary error response "
@@ -97,3 +99,11 @@ class GenerateToken(ResponseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"text": " three times"}]})
 
     text: str = Field(description="The next piece of the generated text.")
+
+
+# The events of a generation stream and the model of each one's data.
+STREAM_EVENTS: dict[str, type[ResponseModel]] = {
+    TOKEN_EVENT: GenerateToken,
+    DONE_EVENT: GenerateResponse,
+    ERROR_EVENT: ErrorResponse,
+}

@@ -162,11 +162,19 @@ def test_generate_documents_the_token_stream(spec: dict[str, Any]) -> None:
     assert request["type"] == "boolean" and request["default"] is False
     ok = generate["responses"]["200"]["content"]
     assert set(ok) == {"application/json", "text/event-stream"}
-    events = ok["text/event-stream"]["schema"]
-    assert events["type"] == "string"
+    events = ok["text/event-stream"]["schema"]  # one event (OpenAPI 3.1: no itemSchema)
     for named in ("event: token", "event: done", "event: error", "GenerateToken"):
         assert named in events["description"]
-    assert "GenerateToken" in spec["components"]["schemas"]
+    data = {
+        event["properties"]["event"]["const"]: event["properties"]["data"]
+        for event in events["oneOf"]
+    }
+    assert {name: d["contentSchema"]["$ref"].rsplit("/", 1)[1] for name, d in data.items()} == {
+        "token": "GenerateToken",
+        "done": "GenerateResponse",
+        "error": "ErrorResponse",
+    }
+    assert all(d["contentMediaType"] == "application/json" for d in data.values())
 
 
 def test_stateful_links(spec: dict[str, Any]) -> None:
