@@ -4,20 +4,26 @@ Run: ``uv run python -m bench.llm [--tokens 64] [--rounds 3] [--backends fastapi
 Starts its own Postgres/Redis, each backend with LLM_PROVIDER=local and a gateway in front
 of it, then alternates the paths within each round (a neighbour's load hits all alike).
 Prints tokens/s (completion tokens over wall time, prompt included, same prompt and
-settings everywhere), the ratio to raw, and raw time to first token. Asserts nothing.
+settings everywhere) and the ratio to raw, whole and streamed (``stream: true``); for the
+streamed runs the time to the first token event and to the last one (the first must come
+well before the last, or nothing streamed). Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import math
 import os
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,8 +44,22 @@ PROMPT = "Write a short story about a cat who learns to swim."
 Sample = tuple[int, float]  # (completion tokens, seconds)
 
 
-def raw_generator(tokens: int) -> tuple[Callable[[], Sample], Callable[[], float]]:
-    """Generation and time-to-first-token with llama-cpp-python, as the engine sets it up."""
+@dataclass(frozen=True)
+class Streamed:
+    """One streamed generation: its tokens and when the first, last and end arrived."""
+
+    tokens: int
+    first_s: float  # first token (raw) or first token event (HTTP): the first byte of text
+    last_s: float  # last token
+    total_s: float  # the end (the done event)
+
+    @property
+    def sample(self) -> Sample:
+        return self.tokens, self.total_s
+
+
+def raw_generator(tokens: int) -> tuple[Callable[[], Sample], Callable[[], Streamed]]:
+    """Whole and streamed generation with llama-cpp-python, as the engine sets it up."""
     from llama_cpp import Llama
 
     settings = EngineSettings()
@@ -59,18 +79,27 @@ def raw_generator(tokens: int) -> tuple[Callable[[], Sample], Callable[[], float
     }
 
     def generate() -> Sample:
+        llama.reset()  # type: ignore[no-untyped-call]  # as the engine does per generation
         start = time.perf_counter()
         response = llama.create_chat_completion(**arguments)  # type: ignore[arg-type]
         return response["usage"]["completion_tokens"], time.perf_counter() - start  # type: ignore[index]
 
-    def first_token() -> float:
+    def streamed() -> Streamed:
+        llama.reset()  # type: ignore[no-untyped-call]  # as the engine does per generation
         start = time.perf_counter()
+        prompt_tokens: int | None = None
+        first = last = float("nan")
         for chunk in llama.create_chat_completion(**arguments, stream=True):  # type: ignore[arg-type]
+            if prompt_tokens is None:
+                prompt_tokens = llama.n_tokens
             if chunk["choices"][0]["delta"].get("content"):  # type: ignore[index,union-attr]
-                return time.perf_counter() - start
-        return float("nan")
+                last = time.perf_counter() - start
+                if math.isnan(first):
+                    first = last
+        total = time.perf_counter() - start
+        return Streamed(llama.n_tokens - (prompt_tokens or 0), first, last, total)
 
-    return generate, first_token
+    return generate, streamed
 
 
 def http_generator(base_url: str, tokens: int, headers: dict[str, str]) -> Callable[[], Sample]:
@@ -87,6 +116,33 @@ def http_generator(base_url: str, tokens: int, headers: dict[str, str]) -> Calla
         return answer["usage"]["completion_tokens"], elapsed
 
     return generate
+
+
+def http_streamer(base_url: str, tokens: int, headers: dict[str, str]) -> Callable[[], Streamed]:
+    client = httpx.Client(base_url=base_url, headers=headers, timeout=300)
+    body = {"prompt": PROMPT, "max_tokens": tokens, "temperature": 0.0, "stream": True}
+
+    def streamed() -> Streamed:
+        start = time.perf_counter()
+        first = last = float("nan")
+        done: dict[str, Any] = {}
+        with client.stream("POST", "/api/v1/analysis/generate", json=body) as response:
+            response.raise_for_status()
+            event = ""
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    event = line.removeprefix("event:").strip()
+                elif line.startswith("data:") and event == "token":
+                    last = time.perf_counter() - start
+                    if math.isnan(first):
+                        first = last
+                elif line.startswith("data:") and event == "done":
+                    done = json.loads(line.removeprefix("data:"))
+        total = time.perf_counter() - start
+        assert done.get("provider") == "local", done
+        return Streamed(done["usage"]["completion_tokens"], first, last, total)
+
+    return streamed
 
 
 def rate(samples: list[Sample]) -> float:
@@ -115,10 +171,13 @@ def main(argv: list[str] | None = None) -> None:
             # every request is a new generation: the response cache would answer repeats
             "FASTAPI_CACHE_ENABLED": "false",
             "DJANGO_CACHE_ENABLED": "false",
+            # a generation on a loaded machine can take longer than the gateway's 60 s default
+            "GATEWAY_TIMEOUTS": json.dumps({"health": 5, "analysis": 600}),
         }
         migrate(env)
-        raw, first_token = raw_generator(args.tokens)
-        paths: dict[str, Callable[[], Sample]] = {"raw llama-cpp-python": raw}
+        raw, raw_streamed = raw_generator(args.tokens)
+        paths: dict[str, Callable[[], Sample]] = {RAW: raw}
+        streamers: dict[str, Callable[[], Streamed]] = {RAW: raw_streamed}
         for name in backends:
             backend = stack.enter_context(
                 started(name, BACKEND_MODULES[name], env, data_dir, expect_backend=name)
@@ -132,28 +191,52 @@ def main(argv: list[str] | None = None) -> None:
                     expect_backend=name,
                 )
             )
+            key = {"X-API-Key": BENCH_API_KEY}
             paths[name] = http_generator(backend.base_url, args.tokens, {})
-            paths[f"gateway -> {name}"] = http_generator(
-                gateway.base_url, args.tokens, {"X-API-Key": BENCH_API_KEY}
-            )
+            paths[f"gateway -> {name}"] = http_generator(gateway.base_url, args.tokens, key)
+            streamers[name] = http_streamer(backend.base_url, args.tokens, {})
+            streamers[f"gateway -> {name}"] = http_streamer(gateway.base_url, args.tokens, key)
         for generate in paths.values():
             generate()  # warm up: model load, first prompt
         samples: dict[str, list[Sample]] = {name: [] for name in paths}
-        first: list[float] = []
+        streams: dict[str, list[Streamed]] = {name: [] for name in streamers}
         for round_number in range(args.rounds):
             order = list(paths) if round_number % 2 == 0 else list(paths)[::-1]
             for name in order:
                 samples[name].append(paths[name]())
-            first.append(first_token())
+                streams[name].append(streamers[name]())
+    report(args, samples, streams)
 
-    raw_rate = rate(samples["raw llama-cpp-python"])
+
+RAW = "raw llama-cpp-python"
+
+
+def report(
+    args: argparse.Namespace, samples: dict[str, list[Sample]], streams: dict[str, list[Streamed]]
+) -> None:
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"prompt: {PROMPT!r}, max_tokens {args.tokens}, {args.rounds} rounds, medians")
-    print(f"{'path':<28}{'tokens':>8}{'tokens/s':>10}{'x raw':>8}")
+    print(f"load average (1, 5, 15 min) at the end: {load}")
+    raw_rate = rate(samples[RAW])
+    raw_stream_rate = rate([s.sample for s in streams[RAW]])
+    print(f"{'path':<24}{'tokens':>7}{'tok/s':>8}{'x raw':>7}{'streamed':>10}{'x raw':>7}")
     for name, runs in samples.items():
         tokens = statistics.median(count for count, _ in runs)
-        print(f"{name:<28}{tokens:>8.0f}{rate(runs):>10.1f}{rate(runs) / raw_rate:>8.2f}")
-    print(f"raw time to first token: {statistics.median(first) * 1000:.0f} ms")
-    print("(backends answer whole: their time to first byte is the time to the whole answer)")
+        whole = rate(runs)
+        streamed = rate([s.sample for s in streams[name]])
+        print(
+            f"{name:<24}{tokens:>7.0f}{whole:>8.1f}{whole / raw_rate:>7.2f}"
+            f"{streamed:>10.1f}{streamed / raw_stream_rate:>7.2f}"
+        )
+    print()
+    print("streamed: time to the first token (event) and to the last, ms; first before last?")
+    print(f"{'path':<24}{'first':>8}{'last':>8}{'end':>8}  first < last in every run")
+    for name, streamed_runs in streams.items():
+        first = statistics.median(s.first_s for s in streamed_runs) * 1000
+        last = statistics.median(s.last_s for s in streamed_runs) * 1000
+        end = statistics.median(s.total_s for s in streamed_runs) * 1000
+        before = all(s.first_s < s.last_s for s in streamed_runs)
+        print(f"{name:<24}{first:>8.0f}{last:>8.0f}{end:>8.0f}  {'yes' if before else 'NO'}")
 
 
 if __name__ == "__main__":

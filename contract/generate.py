@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared_schemas import API_TITLE, API_VERSION
+from shared_schemas import generation as gen
 from shared_schemas.common import COLLECTION_PATTERN
 from shared_schemas.errors import ErrorResponse
 from shared_schemas.operations import OPERATIONS, TAGS, Operation
@@ -104,6 +105,7 @@ def _schema_inputs() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
             if model is not None:
                 inputs[(model, "serialization")] = None
     inputs[(ErrorResponse, "serialization")] = None
+    inputs[(gen.GenerateToken, "serialization")] = None  # named by the event-stream description
     return list(inputs)
 
 
@@ -122,6 +124,8 @@ def _success(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     for media_type in op.extra_response_content_types:
         binary = not media_type.startswith("text/") and media_type != "application/x-subrip"
         content[media_type] = {"schema": dict(_BINARY_SCHEMA if binary else _TEXT_SCHEMA)}
+        if media_type == gen.EVENT_STREAM_MEDIA_TYPE:
+            content[media_type] = {"schema": _event_schema(refs)}
     response: dict[str, Any] = {
         "description": _first_line(op.response_model, op.summary),
         "headers": dict(REQUEST_ID_REF),
@@ -130,6 +134,27 @@ def _success(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     if op.operation_id in LINKS:
         response["links"] = LINKS[op.operation_id]
     return response
+
+
+def _event_schema(refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """One server-sent event of a generation stream, as OpenAPI 3.1 tools read an event
+    stream's schema (OpenAPI 3.2 calls it itemSchema): its name and its JSON data."""
+    events = [
+        {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": name},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": refs[(model, "serialization")],
+                },
+            },
+        }
+        for name, model in gen.STREAM_EVENTS.items()
+    ]
+    return {"description": gen.EVENT_STREAM_DESCRIPTION, "oneOf": events}
 
 
 def _error(op: Operation, status: int) -> dict[str, Any]:

@@ -13,14 +13,16 @@ import contextlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from contract.behaviour import Exchange
 from contract.promise_tally import PromiseTally, curl_command, parse_json
+from shared_schemas.generation import GenerateResponse, GenerateToken
 
 TRANSIENT = frozenset({502, 503, 504})
 LISTED_AT_MOST = 1000  # /rag/collections lists the first 1000 by name
@@ -81,6 +83,46 @@ class Session:
         )
         self.tally.observe(exchange, self.reproduce())
         return exchange
+
+    def stream(self, op_id: str, body: Any) -> tuple[Exchange, list[tuple[str, Any]]]:
+        """POST ``body`` and read the answer as server-sent events: (name, JSON data) pairs
+        (none when the answer is not an event stream, whose JSON body is then the exchange's)."""
+        method, path = self.paths[op_id]
+        headers = {
+            "X-Request-ID": f"conformance-{self.name}-{len(self.steps) + 1}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+        }
+        content = json.dumps(body).encode()
+        url = f"{self.client.base_url}".rstrip("/") + path
+        self.steps.append(curl_command(method, url, {**self.extra, **headers}, content) + " -N")
+        events: list[tuple[str, Any]] = []
+        try:
+            with self.client.stream(method, path, content=content, headers=headers) as response:
+                content_type = response.headers.get("content-type", "")
+                raw = b""
+                if content_type.startswith("text/event-stream"):
+                    events = _server_events(response.iter_lines())
+                else:
+                    raw = response.read()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise Abort(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        last = events[-1][1] if events else None
+        exchange = Exchange(
+            operation_id=op_id,
+            method=method,
+            url=url,
+            status=response.status_code,
+            request_headers=headers,
+            response_headers={k.lower(): v for k, v in response.headers.items()},
+            request_body=body,
+            # the done event is the whole answer: the per-response checks judge it too
+            body=last if events else parse_json(raw, content_type),
+            raw_request_body=content,
+            contract_version=self.tally.contract_version,
+        )
+        self.tally.observe(exchange, self.reproduce())
+        return exchange, events
 
     def reproduce(self) -> str:
         return "\n".join(self.steps)
@@ -414,6 +456,63 @@ def probes(session: Session) -> None:
             session.call(op_id, body)
 
 
+# ---- generation ---------------------------------------------------------------------------
+
+
+def _server_events(lines: Iterator[str]) -> list[tuple[str, Any]]:
+    """(event name, JSON data) of each event; ValueError for data that is not JSON."""
+    events: list[tuple[str, Any]] = []
+    name, data = "message", ""
+    for line in lines:
+        if line.startswith("event:"):
+            name = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            data = line.removeprefix("data:").strip()
+        elif not line and data:
+            events.append((name, json.loads(data)))
+            name, data = "message", ""
+    return events
+
+
+def generation_stream(session: Session) -> None:
+    """``stream: true``: token events, then the whole answer; skipped without an LLM."""
+    promise = "analysis_generate/stream-adds-up"
+    body = {"prompt": "Name three colours.", "max_tokens": 16, "temperature": 0, "stream": True}
+    exchange, events = session.stream("analysis_generate", body)
+    if exchange.status in TRANSIENT:  # 503: no LLM configured here
+        raise Abort(f"{exchange.method} {exchange.url} answered {exchange.status}")
+    content_type = exchange.response_headers.get("content-type", "")
+    if exchange.status != 200 or not events:
+        what = f"answered {exchange.status} {content_type!r} with {len(events)} events"
+        session.verdict(promise, False, what + ", expected 200 text/event-stream")
+        return
+    names = [name for name, _ in events]
+    if names[-1] != "done" or names.count("done") != 1 or set(names) - {"token", "done"}:
+        session.verdict(promise, False, f"events {names[:8]}...{names[-3:]}: expected tokens, done")
+        return
+    problems = [
+        f"event {i}: {exc.errors()[0]['msg']}"
+        for i, (name, data) in enumerate(events)
+        if (exc := _invalid(GenerateResponse if name == "done" else GenerateToken, data))
+    ]
+    if problems:
+        session.verdict(promise, False, "; ".join(problems[:3]))
+        return
+    joined = "".join(data["text"] for _, data in events[:-1]).strip()
+    text = str(events[-1][1]["text"]).strip()
+    session.verdict(
+        promise, joined == text, f"tokens join to {joined[:60]!r}, done has {text[:60]!r}"
+    )
+
+
+def _invalid(model: type[BaseModel], data: Any) -> ValidationError | None:
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        return exc
+    return None
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "rag",
@@ -442,6 +541,12 @@ SCENARIOS: tuple[Scenario, ...] = (
             "complexity_pre_estimate/post-analysis-calibrates",
         ),
         complexity_relations,
+    ),
+    Scenario(
+        "generation",
+        ("analysis_generate",),
+        ("analysis_generate/stream-adds-up",),
+        generation_stream,
     ),
     Scenario("probes", (), (), probes),
 )

@@ -25,9 +25,10 @@ from gateway.errors import GatewayError, classify
 from gateway.headers import Incoming
 from gateway.metrics import GatewayMetrics
 from gateway.openai_formats import OpenAIError
+from gateway.proxy import until_disconnected
 from gateway.registry import BackendRegistry
 from gateway.settings import GatewaySettings
-from gateway.upstream import Timeouts, Upstream
+from gateway.upstream import Timeouts, Upstream, UpstreamResponse
 from shared_schemas.operations import by_id
 
 log = logging.getLogger("gateway.openai")
@@ -76,7 +77,9 @@ class OpenAICompat:
         self.upstream: Upstream | None = None
         self._admit = admit
         self._operations = by_id()
-        self._routes: dict[tuple[str, str], Callable[[Request, Incoming], Awaitable[Reply]]] = {
+        self._routes: dict[
+            tuple[str, str], Callable[[Request, Incoming], Awaitable[Reply | StreamedReply]]
+        ] = {
             ("GET", "/v1/models"): self._models,
             ("POST", "/v1/embeddings"): self._embeddings,
             ("POST", "/v1/chat/completions"): self._chat,
@@ -91,7 +94,10 @@ class OpenAICompat:
         try:
             reply = await self._reply(scope, receive, incoming)
             status = reply.status
-            await reply.send(send, self._headers(incoming))
+            if isinstance(reply, StreamedReply):  # stopped when the client goes
+                await until_disconnected(receive, reply.send(send, self._headers(incoming)))
+            else:
+                await reply.send(send, self._headers(incoming))
         except OpenAIError as exc:
             status = exc.status
             reply = Reply.json(exc.status, exc.body(), exc.headers)
@@ -105,7 +111,9 @@ class OpenAICompat:
                 time.perf_counter() - started,
             )
 
-    async def _reply(self, scope: Scope, receive: Receive, incoming: Incoming) -> Reply:
+    async def _reply(
+        self, scope: Scope, receive: Receive, incoming: Incoming
+    ) -> Reply | StreamedReply:
         path: str = scope["path"].rstrip("/")
         method: str = scope["method"]
         route = self._routes.get((method, path))
@@ -157,6 +165,29 @@ class OpenAICompat:
         content_type: str | None = None,
     ) -> BackendCall:
         """Send one contract operation to the selected backend and read its whole answer."""
+        response = await self._send(
+            operation_id, incoming, payload=payload, body=body, content_type=content_type
+        )
+        try:
+            whole = response.complete_body()
+            if whole is None:
+                whole = b"".join([chunk async for chunk in response.chunks()])
+        except Exception as exc:
+            raise self._failure(exc, operation_id) from None
+        finally:
+            await response.aclose()
+        return BackendCall(response.status, _content_type(response), whole)
+
+    async def _send(
+        self,
+        operation_id: str,
+        incoming: Incoming,
+        *,
+        payload: Any = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> UpstreamResponse:
+        """Send one contract operation to the selected backend; its body is left to read."""
         assert self.upstream is not None  # checked in _reply
         operation = self._operations[operation_id]
         if payload is not None:
@@ -171,24 +202,21 @@ class OpenAICompat:
         group = operation.group
         timeouts = Timeouts(self.settings.connect_timeout_s, self.settings.timeout_for(group))
         try:
-            response = await self.upstream.send(
+            return await self.upstream.send(
                 operation.method, backend.base_url + operation.path, headers, body, timeouts
             )
-            try:
-                whole = response.complete_body()
-                if whole is None:
-                    whole = b"".join([chunk async for chunk in response.chunks()])
-            finally:
-                await response.aclose()
         except Exception as exc:
-            failure = classify(exc, backend.name)
-            if failure is None:
-                log.exception("%s to backend %r failed", operation_id, backend.name)
-                raise OpenAIError(502, f"backend {backend.name!r} failed") from None
-            self.metrics.upstream_error(backend.name, METRICS_GROUP, failure.kind)
-            raise OpenAIError(failure.status, failure.message) from None
-        content = next((v for n, v in response.headers if n.lower() == b"content-type"), b"")
-        return BackendCall(response.status, content.decode("latin-1"), whole)
+            raise self._failure(exc, operation_id) from None
+
+    def _failure(self, exc: Exception, operation_id: str) -> OpenAIError:
+        """A failed exchange with the backend as OpenAI's error (502/504)."""
+        backend = self.registry.selected
+        failure = classify(exc, backend.name)
+        if failure is None:
+            log.error("%s to backend %r failed", operation_id, backend.name, exc_info=exc)
+            return OpenAIError(502, f"backend {backend.name!r} failed")
+        self.metrics.upstream_error(backend.name, METRICS_GROUP, failure.kind)
+        return OpenAIError(failure.status, failure.message)
 
     async def _json_body(self, request: Request) -> Any:
         try:
@@ -239,15 +267,31 @@ class OpenAICompat:
         ]
         return Reply.json(200, fmt.embeddings_response(body, answers))
 
-    async def _chat(self, request: Request, incoming: Incoming) -> Reply:
+    async def _chat(self, request: Request, incoming: Incoming) -> Reply | StreamedReply:
         body = fmt.parse(fmt.ChatBody, await self._json_body(request))
         generate = fmt.generate_request(body)
-        generated = (await self._call("analysis_generate", incoming, payload=generate)).json()
-        if body.stream:
-            include_usage = bool((body.stream_options or {}).get("include_usage"))
-            events = fmt.chat_stream(generated, include_usage)
-            return Reply(200, "text/event-stream", events, ((b"cache-control", b"no-cache"),))
-        return Reply.json(200, fmt.chat_response(generated))
+        if not body.stream:
+            generated = (await self._call("analysis_generate", incoming, payload=generate)).json()
+            return Reply.json(200, fmt.chat_response(generated))
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        response = await self._send(
+            "analysis_generate", incoming, payload={**generate, "stream": True}
+        )
+        if response.status == 200 and _content_type(response).startswith("text/event-stream"):
+            chunks = fmt.ChatChunks(body.model, include_usage)
+            return StreamedReply(response, chunks, lambda exc: self._failure(exc, "chat"))
+        # an error, or a backend that answers whole: the answer in one chunk
+        try:
+            whole = response.complete_body()
+            if whole is None:
+                whole = b"".join([chunk async for chunk in response.chunks()])
+        except Exception as exc:
+            raise self._failure(exc, "analysis_generate") from None
+        finally:
+            await response.aclose()
+        generated = BackendCall(response.status, _content_type(response), whole).json()
+        events = fmt.chat_stream(generated, include_usage)
+        return Reply(200, "text/event-stream", events, fmt.EVENT_STREAM_HEADERS)
 
     async def _transcriptions(self, request: Request, incoming: Incoming) -> Reply:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -295,6 +339,11 @@ class OpenAICompat:
         if answer.status >= 400:
             answer.json()  # raises the error
         return Reply(200, answer.content_type or "text/plain; charset=utf-8", answer.body)
+
+
+def _content_type(response: UpstreamResponse) -> str:
+    value = next((v for n, v in response.headers if n.lower() == b"content-type"), b"")
+    return value.decode("latin-1")
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -366,3 +415,48 @@ class Reply:
         ]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
+
+
+class StreamedReply:
+    """A chat completion streamed as the backend's generation events arrive."""
+
+    status = 200
+
+    def __init__(
+        self,
+        response: UpstreamResponse,
+        chunks: fmt.ChatChunks,
+        failure: Callable[[Exception], OpenAIError],
+    ) -> None:
+        self._response = response
+        self._chunks = chunks
+        self._failure = failure
+
+    async def send(self, send: Send, own: tuple[tuple[bytes, bytes], ...]) -> None:
+        headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            *fmt.EVENT_STREAM_HEADERS,
+            *own,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            await self._relay(send)
+        finally:
+            await self._response.aclose()
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _relay(self, send: Send) -> None:
+        chunks = self._chunks
+        await send({"type": "http.response.body", "body": chunks.start(), "more_body": True})
+        try:
+            async for name, data in fmt.server_events(self._response.chunks()):
+                out = chunks.event(name, data)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                if chunks.finished:
+                    return
+        except Exception as exc:  # the backend failed mid-stream
+            error = self._failure(exc)
+        else:
+            error = OpenAIError(502, "the backend's event stream ended without its done event")
+        await send({"type": "http.response.body", "body": chunks.error(error), "more_body": True})

@@ -11,12 +11,18 @@ import base64
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared_schemas import generation as gen
 from shared_schemas.embeddings import MAX_BATCH
+from shared_schemas.errors import STATUS_BY_CODE
+
+# Response headers of an event stream (no caching on the way).
+EVENT_STREAM_HEADERS = ((b"cache-control", b"no-cache"),)
 
 
 class _Body(BaseModel):
@@ -273,35 +279,100 @@ def chat_response(generated: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_stream(generated: dict[str, Any], include_usage: bool) -> bytes:
-    """The chat.completion.chunk events of a whole answer, ending ``data: [DONE]``.
-
-    The contract's /analysis/generate answers whole, so the text is one chunk: the SSE
-    protocol is what a streaming client needs; token by token needs a streaming backend.
-    """
-    whole = chat_response(generated)
-    choice = whole["choices"][0]
-    base = {
-        "id": whole["id"],
-        "object": "chat.completion.chunk",
-        "created": whole["created"],
-        "model": whole["model"],
-    }
-    deltas = [
-        {"role": "assistant", "content": ""},
-        {"content": choice["message"]["content"]},
-    ]
-    events = [
-        {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-        for delta in deltas
-    ]
-    events.append(
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
+    """A whole answer as chat.completion.chunk events, ending ``data: [DONE]``: one content
+    chunk, for a backend that answered ``stream: true`` with one JSON object."""
+    chunks = ChatChunks(generated["model"], include_usage)
+    token = json.dumps({"text": generated["text"]}).encode()
+    return (
+        chunks.start()
+        + chunks.event(gen.TOKEN_EVENT, token)
+        + chunks.event(gen.DONE_EVENT, json.dumps(generated).encode())
     )
-    if include_usage:
-        events.append({**base, "choices": [], "usage": whole["usage"]})
-    lines = [f"data: {json.dumps(event)}\n\n" for event in events]
-    lines.append("data: [DONE]\n\n")
-    return "".join(lines).encode()
+
+
+class ChatChunks:
+    """OpenAI's chat.completion.chunk events of one answer, from the contract's stream events.
+
+    The contract streams ``token`` events, then ``done`` (the whole GenerateResponse) or
+    ``error`` (the error shape); OpenAI's stream is a role chunk, content chunks, a chunk with
+    the finish reason, the usage chunk when asked for, and ``data: [DONE]``. An error ends it
+    with OpenAI's error object as the data (the SDKs raise it as APIError).
+    """
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.id = completion_id()
+        self.created = int(time.time())
+        self.model = model
+        self.include_usage = include_usage
+        self.finished = False
+
+    def start(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def event(self, name: str, data: bytes) -> bytes:
+        """The chunks for one contract event (nothing for an event this does not know)."""
+        if self.finished:
+            return b""
+        payload = json.loads(data)
+        if name == gen.TOKEN_EVENT:
+            return self._chunk({"content": payload["text"]})
+        if name == gen.DONE_EVENT:
+            self.finished = True
+            whole = chat_response(payload)
+            self.model = whole["model"]
+            out = self._chunk({}, whole["choices"][0]["finish_reason"])
+            if self.include_usage:
+                out += _data({**self._base(), "choices": [], "usage": whole["usage"]})
+            return out + b"data: [DONE]\n\n"
+        if name == gen.ERROR_EVENT:
+            status = STATUS_BY_CODE.get(payload.get("error", {}).get("code"), 500)
+            return self.error(from_contract_error(status, payload))
+        return b""
+
+    def error(self, error: OpenAIError) -> bytes:
+        """The last event of a stream that failed after it started."""
+        self.finished = True
+        return _data(error.body())
+
+    def _base(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return _data({**self._base(), "choices": [choice]})
+
+
+def _data(event: Any) -> bytes:
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+
+async def server_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, bytes]]:
+    """(event name, data) of each server-sent event in a byte stream, as each one completes.
+
+    Only what the contract's streams use: ``event:`` and one ``data:`` line per event
+    (JSON has no raw newline); comments and other fields are skipped.
+    """
+    buffer = b""
+    async for chunk in chunks:
+        # on the buffer, not the chunk: a CRLF may be split between two chunks
+        buffer = (buffer + chunk).replace(b"\r\n", b"\n")
+        while (end := buffer.find(b"\n\n")) >= 0:
+            block, buffer = buffer[:end], buffer[end + 2 :]
+            name, data = "message", b""
+            for line in block.split(b"\n"):
+                field, _, value = line.partition(b":")
+                value = value.removeprefix(b" ")
+                if field == b"event":
+                    name = value.decode("utf-8", "replace")
+                elif field == b"data":
+                    data = value
+            if data:
+                yield name, data
 
 
 # --- audio transcriptions -------------------------------------------------------------

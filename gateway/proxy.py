@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
-from typing import NamedTuple
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from typing import NamedTuple, TypeVar
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -18,6 +18,7 @@ from gateway.upstream import IDEMPOTENT, Timeouts, Upstream, UpstreamResponse
 
 log = logging.getLogger("gateway.proxy")
 RETRY_STATUSES = frozenset({502, 503})
+T = TypeVar("T")
 
 
 class ClientDisconnected(Exception):
@@ -155,7 +156,12 @@ class Forwarder:
                 self.metrics.upstream_error(backend.name, group, f"status_{response.status}")
                 backend, fallback = fallback, None
                 continue
-            outcome = await self._relay(response, send, incoming, backend, group, capture)
+            relay = self._relay(response, send, incoming, backend, group, capture)
+            if _is_event_stream(response.headers):
+                # the generation behind it may run on for minutes: stop when the client goes
+                outcome = await until_disconnected(receive, relay)
+                return outcome or Outcome(response.status, backend.name)
+            outcome = await relay
             if capture and isinstance(body, bytes) and outcome.response_body is not None:
                 return outcome._replace(request_body=body)
             return outcome
@@ -193,7 +199,7 @@ class Forwarder:
         group: str,
         capture: int = 0,
     ) -> Outcome:
-        """Stream the upstream response to the client, holding one chunk back to mark the end."""
+        """Stream the upstream response to the client, each chunk as it arrives."""
         try:
             if response.status >= 400 and not _is_json(response.headers):
                 # an error the backend's server wrote itself (431 empty from granian, HTML
@@ -226,18 +232,21 @@ class Forwarder:
             kept: list[bytes] | None = [] if capture else None
             kept_size = 0
             if pending is not None:
+                # Each chunk is passed on as it arrives, none held back to mark the end:
+                # an event stream's token must not wait for the next one (or the last).
+                await send({"type": "http.response.body", "body": pending, "more_body": True})
+                if kept is not None:
+                    kept_size = len(pending)
+                    kept = [pending] if kept_size <= capture else None
                 try:
                     async for chunk in chunks:
-                        await send(
-                            {"type": "http.response.body", "body": pending, "more_body": True}
-                        )
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
                         if kept is not None:
-                            kept_size += len(pending)
+                            kept_size += len(chunk)
                             if kept_size <= capture:
-                                kept.append(pending)
+                                kept.append(chunk)
                             else:
                                 kept = None
-                        pending = chunk
                 except Exception as exc:
                     if classify(exc, backend.name) is None:
                         raise
@@ -246,28 +255,57 @@ class Forwarder:
                     self.metrics.upstream_error(backend.name, group, "protocol")
                     log.warning("backend %r failed mid-response: %r", backend.name, exc)
                     return Outcome(response.status, backend.name)
-            await send({"type": "http.response.body", "body": pending or b""})
-            if kept is not None and kept_size + len(pending or b"") <= capture:
-                return _captured(response, backend, b"".join([*kept, pending or b""]))
+            await send({"type": "http.response.body", "body": b""})
+            if kept is not None:
+                return _captured(response, backend, b"".join(kept))
             return Outcome(response.status, backend.name)
         finally:
             await response.aclose()
 
 
 def _captured(response: UpstreamResponse, backend: Backend, body: bytes) -> Outcome:
-    media = b""
-    for name, value in response.headers:
+    media = _media_type(response.headers).decode("latin-1")
+    return Outcome(response.status, backend.name, None, body, media)
+
+
+async def until_disconnected(receive: Receive, relay: Awaitable[T]) -> T | None:
+    """``relay``'s result, or None once the client went away first (the relay is cancelled,
+    so its cleanup closes the backend connection and the backend stops).
+
+    uvicorn drops what is sent after a disconnect without telling the sender; only
+    ``receive`` says so. Its request body must already be read.
+    """
+    relaying = asyncio.ensure_future(relay)
+    gone = asyncio.ensure_future(_disconnect(receive))
+    try:
+        await asyncio.wait((relaying, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (gone, relaying):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(relaying, gone, return_exceptions=True)
+    return relaying.result() if not relaying.cancelled() else None
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _media_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    for name, value in headers:
         if name.lower() == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-    return Outcome(response.status, backend.name, None, body, media.decode("latin-1"))
+            return value.split(b";", 1)[0].strip().lower()
+    return b""
 
 
 def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    for name, value in headers:
-        if name.lower() == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
-    return False
+    media = _media_type(headers)
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _is_event_stream(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return _media_type(headers) == b"text/event-stream"
 
 
 def _retry_after_failure(failure: UpstreamFailure, method: str) -> bool:

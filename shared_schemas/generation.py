@@ -17,8 +17,24 @@ from shared_schemas.common import (
     Usage,
     non_blank,
 )
+from shared_schemas.errors import ErrorResponse
 
 PromptText = Annotated[str, non_blank(20_000)]
+
+EVENT_STREAM_MEDIA_TYPE = "text/event-stream"
+TOKEN_EVENT = "token"
+DONE_EVENT = "done"
+ERROR_EVENT = "error"
+EVENT_STREAM_DESCRIPTION = (
+    "With `stream: true`: server-sent events as the model produces the text (the schema "
+    "describes one event, its data a JSON document). Each piece is "
+    '`event: token` with `data: {"text": "..."}` (a GenerateToken); the last event is '
+    "`event: done` whose data is the whole GenerateResponse (text, model, provider, "
+    "finish_reason, usage). An error before the first piece is an ordinary error response "
+    "(the status and the error shape); an error after it ends the stream with "
+    "`event: error` whose data is the error shape, and no `done`. Streamed answers are never "
+    "cached."
+)
 
 
 class GenerateRequest(RequestModel):
@@ -44,6 +60,11 @@ class GenerateRequest(RequestModel):
     model: ModelName | None = Field(default=None, description=MODEL_FIELD_DESCRIPTION)
     max_tokens: int = Field(default=1000, ge=1, le=4000, description="Longest output in tokens.")
     temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="Sampling temperature.")
+    stream: bool = Field(
+        default=False,
+        description="Answer text/event-stream, token by token (see the 200 response), instead "
+        "of one JSON object at the end.",
+    )
 
 
 class GenerateResponse(ResponseModel):
@@ -70,3 +91,19 @@ class GenerateResponse(ResponseModel):
         description='Why generation stopped ("stop", "length", ...), when known.'
     )
     usage: Usage = Field(description="Token counts.")
+
+
+class GenerateToken(ResponseModel):
+    """One piece of streamed text (the data of a ``token`` event)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": " three times"}]})
+
+    text: str = Field(description="The next piece of the generated text.")
+
+
+# The events of a generation stream and the model of each one's data.
+STREAM_EVENTS: dict[str, type[ResponseModel]] = {
+    TOKEN_EVENT: GenerateToken,
+    DONE_EVENT: GenerateResponse,
+    ERROR_EVENT: ErrorResponse,
+}

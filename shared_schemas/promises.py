@@ -269,6 +269,13 @@ PROMISES: dict[str, tuple[Promise, ...]] = {
     "analysis_generate": (
         _USAGE_TOTAL,
         Promise("max-tokens", "limit", "usage.completion_tokens <= max_tokens (default 1000)."),
+        Promise(
+            "stream-adds-up",
+            "relation",
+            "With stream: true a 200 is text/event-stream: token events (GenerateToken), then "
+            "one done event (a GenerateResponse) last; the token texts joined are its text "
+            "(surrounding whitespace aside).",
+        ),
     ),
     "complexity_pre_estimate": (
         Promise(

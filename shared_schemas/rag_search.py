@@ -170,5 +170,8 @@ class QueryResponse(ResponseModel):
         max_length=MAX_QUERY_TOP_K, description="Retrieved chunks the answer cites, best first."
     )
     model: str = Field(description=RESULT_MODEL_DESCRIPTION)
-    provider: ProviderName = Field(description='"openai" or "extractive".')
+    provider: ProviderName = Field(
+        description='The LLM provider that wrote the answer ("local", "openai", "anthropic"), '
+        'or "extractive" when no LLM is configured or no source was found.'
+    )
     usage: Usage | None = Field(description="Token counts; null for extractive answers.")

@@ -45,7 +45,7 @@ class Engine:
         # Every local model of this process runs in here: one queue and one worker each.
         self.inference = InferenceRuntime(settings)
         self.embedding_registry = EmbeddingRegistry(settings, self.inference)
-        self.llm: LLMProvider | None = build_llm_provider(settings)
+        self.llm: LLMProvider | None = build_llm_provider(settings, self.inference)
         self.embeddings = EmbeddingService(self.embedding_registry)
         self.analysis = AnalysisService(self.embedding_registry, self.llm)
         self.transcription = TranscriptionService(settings, runtime=self.inference)

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import CancelledError
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from backends.core.api.api_request import ApiRequest, ApiResult
+from backends.core.api.event_stream import EVENT_STREAM_HEADERS
 from backends.core.api.flow import Answer
 from backends.core.api.metrics_page import server_timing
 from backends.core.inference.timing import RequestTiming, collect_timing
 from backends.core.persistence.log_notes import LogNotes
 from backends.fastapi_service.body import read_body
 from backends.fastapi_service.resources import Resources
+from shared_schemas.generation import EVENT_STREAM_MEDIA_TYPE
 from shared_schemas.operations import OPERATIONS, Operation
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -73,6 +76,8 @@ def _endpoint_for(operation: Operation) -> Endpoint:
                     return Response(status_code=CLIENT_CLOSED)  # nobody is left to read it
                 result = ran
         answer = flow.finish(prepared, result, notes)
+        if answer.stream is not None:
+            return EventStreamResponse(answer.stream.encoded(request.state.request_id))
         if (entry := answer.cache_entry) is not None:
             await resources.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
         return _response(answer, server_timing(timing, time.perf_counter() - started))
@@ -111,6 +116,57 @@ async def _run_while_connected(
         raise
     finally:
         watcher.cancel()
+
+
+class EventStreamResponse(Response):
+    """Server-sent events read from a blocking iterator, one worker-thread hop per event.
+
+    Never on the event loop: each event waits for the model. The iterator is closed however
+    the response ends (finished, failed, or cancelled because the client went away), which
+    stops the generation behind it; the request's log row is written after that.
+    """
+
+    media_type = EVENT_STREAM_MEDIA_TYPE
+
+    def __init__(self, events: Iterator[bytes]) -> None:
+        # as StreamingResponse does: no body set, so no Content-Length (the server chunks)
+        self.status_code = 200
+        self.background = None
+        self.init_headers(EVENT_STREAM_HEADERS)
+        self._events = events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+                # granian drops what is sent after a disconnect without telling the sender;
+                # only ``receive`` says the client went away
+                group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+                await self._send_events(send)
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close, self._events)
+
+    async def _send_events(self, send: Send) -> None:
+        events = self._events
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        # the default thread limiter, not the engine's: a stream waiting for its next token
+        # must not hold one of the few engine slots the other requests need
+        while (event := await anyio.to_thread.run_sync(next, events, None)) is not None:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+def _close(events: Iterator[bytes]) -> None:
+    close = getattr(events, "close", None)
+    if close is not None:
+        close()
 
 
 def _response(answer: Answer, timing: str | None = None) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from pydantic import BaseModel
 
 from backends.core.api.api_request import ApiResult, RawResult
 from backends.core.api.flow import RequestFlow
@@ -33,6 +34,7 @@ def assert_matches_contract(operation: Operation, result: ApiResult) -> None:
         assert result.media_type in operation.extra_response_content_types
         assert result.content
         return
+    assert isinstance(result, BaseModel), f"{operation.operation_id} streamed"
     allowed = [operation.response_model, *operation.alternative_response_models]
     assert type(result) in allowed, f"{operation.operation_id} answered {type(result).__name__}"
     # What a backend sends is the JSON dump: it must validate as the contract model again.

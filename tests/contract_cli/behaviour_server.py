@@ -42,6 +42,7 @@ SUBSET = (
     "rag_stats",
     "analysis_classify",
     "analysis_summarize",
+    "analysis_generate",
     "complexity_pre_estimate",
     "complexity_post_analyze",
     "complexity_scale",
@@ -65,6 +66,7 @@ DEFECTS: dict[str, str] = {
     "delete-keeps": "rag_delete_collection/deleted-is-gone",  # relation
     "document-keeps-old-chunks": "rag_index_document/reindex-document-replaces",  # relation
     "calibration-ignored": "complexity_pre_estimate/post-analysis-calibrates",  # relation
+    "stream-drops-a-token": "analysis_generate/stream-adds-up",  # relation (event stream)
 }
 DIMS = 16
 _WORD = re.compile(r"\w+")
@@ -387,6 +389,26 @@ def build_app(defect: str | None = None) -> Starlette:
             "adjustment_reason": "table", "analysis": f"Level {level}.",
             "model": "toy", "provider": "heuristic"}, rid)  # fmt: skip
 
+    # ---- generation: the prompt's first words, one token each
+    async def generate_text(p: dict[str, Any], r: Request, rid: str) -> Response:
+        words = (p["prompt"].split() or ["ok"])[: min(p.get("max_tokens", 1000), 8)]
+        text = " ".join(words)
+        prompt_tokens = len(p["prompt"].split())
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                 "total_tokens": prompt_tokens + len(words)}  # fmt: skip
+        whole = {"text": text, "model": "fake-llm", "provider": "local",
+                 "finish_reason": "stop", "usage": usage}  # fmt: skip
+        if not p.get("stream"):
+            return answer(whole, rid)
+        pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
+        if defect == "stream-drops-a-token":
+            pieces = pieces[:-1] if len(pieces) > 1 else [pieces[0][:-1] or "x"]
+        events = [f"event: token\ndata: {json.dumps({'text': t})}\n\n" for t in pieces]
+        events.append(f"event: done\ndata: {json.dumps(whole)}\n\n")
+        return Response(
+            "".join(events).encode(), media_type="text/event-stream", headers={"X-Request-ID": rid}
+        )
+
     # ---- transcription
     async def estimate_cost(p: dict[str, Any], r: Request, rid: str) -> Response:
         seconds = float(p["duration_seconds"])
@@ -409,6 +431,7 @@ def build_app(defect: str | None = None) -> Starlette:
         "embeddings_similarity": similarity, "rag_index": index,
         "rag_index_document": index_document, "rag_search": search, "rag_query": query,
         "analysis_classify": classify, "analysis_summarize": summarize,
+        "analysis_generate": generate_text,
         "complexity_pre_estimate": pre_estimate, "complexity_post_analyze": post_analyze,
         "transcription_estimate_cost": estimate_cost,
     }  # fmt: skip

@@ -156,6 +156,27 @@ def test_request_bodies_and_content_types(spec: dict[str, Any]) -> None:
             assert op["requestBody"]["required"] is True, path
 
 
+def test_generate_documents_the_token_stream(spec: dict[str, Any]) -> None:
+    generate = spec["paths"]["/api/v1/analysis/generate"]["post"]
+    request = spec["components"]["schemas"]["GenerateRequest"]["properties"]["stream"]
+    assert request["type"] == "boolean" and request["default"] is False
+    ok = generate["responses"]["200"]["content"]
+    assert set(ok) == {"application/json", "text/event-stream"}
+    events = ok["text/event-stream"]["schema"]  # one event (OpenAPI 3.1: no itemSchema)
+    for named in ("event: token", "event: done", "event: error", "GenerateToken"):
+        assert named in events["description"]
+    data = {
+        event["properties"]["event"]["const"]: event["properties"]["data"]
+        for event in events["oneOf"]
+    }
+    assert {name: d["contentSchema"]["$ref"].rsplit("/", 1)[1] for name, d in data.items()} == {
+        "token": "GenerateToken",
+        "done": "GenerateResponse",
+        "error": "ErrorResponse",
+    }
+    assert all(d["contentMediaType"] == "application/json" for d in data.values())
+
+
 def test_stateful_links(spec: dict[str, Any]) -> None:
     ids = {op["operationId"] for _, _, op in _operations(spec)}
     index = spec["paths"]["/api/v1/rag/index"]["post"]["responses"]["200"]["links"]

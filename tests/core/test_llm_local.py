@@ -131,6 +131,34 @@ def test_streamed_pieces_add_up_to_the_whole_answer(llm: LocalLlamaProvider) -> 
     assert "".join(pieces).strip() == whole
 
 
+def test_a_finished_stream_holds_the_whole_completion(llm: LocalLlamaProvider) -> None:
+    # llama.cpp's stream has no usage: the counts come from its context, and must agree
+    prompt = "Write one sentence about the sea."
+    whole = llm.complete(prompt, max_tokens=24, temperature=0)
+    stream = llm.stream(prompt, max_tokens=24, temperature=0)
+    assert stream.completion is None
+    pieces = list(stream)
+    assert stream.completion is not None
+    assert stream.completion.text == "".join(pieces).strip() == whole.text
+    assert stream.completion.usage == whole.usage
+    assert stream.completion.finish_reason == whole.finish_reason
+
+
+def test_generations_run_in_the_runtimes_queue() -> None:
+    settings = engine_settings(llm_provider="local")
+    runtime = InferenceRuntime(settings)
+    try:
+        llm = build_llm_provider(settings, runtime)
+        assert isinstance(llm, LocalLlamaProvider)
+        llm.complete("hi", max_tokens=2, temperature=0)
+        list(llm.stream("hi", max_tokens=2, temperature=0))
+        rendered = runtime.metrics.render().decode()
+        batches = f'batch_size_count{{model="{llm.name}"}} 2.0'
+        assert batches in rendered, rendered
+    finally:
+        runtime.close()
+
+
 def test_the_same_request_gives_the_same_answer(llm: LocalLlamaProvider) -> None:
     # without a KV-cache reset the repeat reused the cached prompt and answered differently
     llm.complete("What is the capital of France?", max_tokens=4, temperature=0)
@@ -146,7 +174,7 @@ def test_a_stream_checks_the_model_before_the_first_piece(llm: LocalLlamaProvide
 def test_an_abandoned_stream_frees_the_model(llm: LocalLlamaProvider) -> None:
     stream = llm.stream("Count from one to fifty.", max_tokens=200, temperature=0)
     next(stream)
-    stream.close()  # type: ignore[attr-defined]
+    stream.close()
     assert llm.complete("hi", max_tokens=4, temperature=0).text
 
 

@@ -11,6 +11,7 @@ import respx
 
 from backends.core.errors import UpstreamError
 from backends.core.llm.factory import build_llm_provider
+from backends.core.usage import Usage
 from tests.core.engine_fixtures import BASE_URL, SECRET_KEY, engine_settings, openai_mock
 from tests.core.test_llm_anthropic import ANTHROPIC_URL, anthropic_mock, anthropic_settings
 
@@ -39,6 +40,9 @@ def openai_chunk(content: str | None, finish: str | None = None) -> dict[str, An
     }
 
 
+OPENAI_USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+
+
 @pytest.fixture
 def openai_llm():
     llm = build_llm_provider(
@@ -55,7 +59,14 @@ def openai_llm():
 
 def test_openai_stream_yields_the_deltas(openai_mock: respx.MockRouter, openai_llm) -> None:
     body = sse(
-        [openai_chunk(""), openai_chunk("Bon"), openai_chunk("jour."), openai_chunk(None, "stop")],
+        [
+            openai_chunk(""),
+            openai_chunk("Bon"),
+            openai_chunk("jour."),
+            openai_chunk(None, "stop"),
+            # the usage chunk include_usage asks for: no choices
+            {**openai_chunk(None), "choices": [], "usage": OPENAI_USAGE},
+        ],
         done=True,
     )
     route = openai_mock.post("/chat/completions").mock(
@@ -63,11 +74,16 @@ def test_openai_stream_yields_the_deltas(openai_mock: respx.MockRouter, openai_l
             200, content=body, headers={"content-type": "text/event-stream"}
         )
     )
-    pieces = list(openai_llm.stream("Say hello in French.", system="Be brief.", max_tokens=9))
+    stream = openai_llm.stream("Say hello in French.", system="Be brief.", max_tokens=9)
+    pieces = list(stream)
     sent = json.loads(route.calls.last.request.content)
     assert sent["stream"] is True and sent["max_tokens"] == 9
+    assert sent["stream_options"] == {"include_usage": True}
     assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
     assert pieces == ["Bon", "jour."]
+    assert stream.completion is not None
+    assert (stream.completion.text, stream.completion.finish_reason) == ("Bonjour.", "stop")
+    assert stream.completion.usage == Usage(prompt_tokens=12, completion_tokens=3)
 
 
 def test_openai_stream_refused_upstream_raises_before_any_piece(
@@ -120,6 +136,10 @@ def test_anthropic_stream_yields_the_text_deltas(anthropic_mock: respx.MockRoute
     )
     llm = build_llm_provider(anthropic_settings())
     assert llm is not None
-    assert list(llm.stream("Say hello in French.")) == ["Bon", "jour."]
+    stream = llm.stream("Say hello in French.")
+    assert list(stream) == ["Bon", "jour."]
+    assert stream.completion is not None
+    assert (stream.completion.text, stream.completion.finish_reason) == ("Bonjour.", "stop")
+    assert stream.completion.usage == Usage(prompt_tokens=5, completion_tokens=3)
     assert json.loads(route.calls.last.request.content)["stream"] is True
     assert str(route.calls.last.request.url).startswith(ANTHROPIC_URL)

@@ -20,7 +20,7 @@ from backends.core.analysis.text import word_count
 from backends.core.embeddings.base import EmbeddingProvider
 from backends.core.embeddings.registry import EmbeddingRegistry
 from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
-from backends.core.llm.base import Completion, LLMProvider
+from backends.core.llm.base import Completion, GenerationStream, LLMProvider
 from backends.core.llm.factory import NO_LLM_MESSAGE
 
 AnalysisKind = Literal["sentiment", "summary", "keywords"]
@@ -140,14 +140,35 @@ class AnalysisService:
         temperature: float | None = None,
     ) -> Completion:
         """LLM text; ProviderUnavailable (503) when no LLM is configured."""
-        _require_text(prompt, "prompt")
-        if self._llm is None:
-            raise ProviderUnavailable(NO_LLM_MESSAGE)
-        system = _CONTEXT_SYSTEM_PROMPT.format(context=context) if context else None
-        return self._llm.complete(
+        llm, system = self._generation(prompt, context)
+        return llm.complete(
             prompt,
             system=system,
             model=model.strip() if model else None,
             max_tokens=max_tokens,
             temperature=temperature,
         )
+
+    def generate_stream(
+        self,
+        prompt: str,
+        context: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> GenerationStream:
+        """``generate``'s text piece by piece; the same errors, raised before the first piece."""
+        llm, system = self._generation(prompt, context)
+        return llm.stream(
+            prompt,
+            system=system,
+            model=model.strip() if model else None,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+
+    def _generation(self, prompt: str, context: str | None) -> tuple[LLMProvider, str | None]:
+        _require_text(prompt, "prompt")
+        if self._llm is None:
+            raise ProviderUnavailable(NO_LLM_MESSAGE)
+        return self._llm, _CONTEXT_SYSTEM_PROMPT.format(context=context) if context else None

@@ -2,13 +2,14 @@
 
 Handlers are synchronous (async backends run them in a worker thread), take the
 validated shared request model and return the shared response model (or ``RawResult``
-for non-JSON bodies such as subtitles and converted audio). They raise only the domain
+for non-JSON bodies such as subtitles and converted audio, ``StreamResult`` for server-sent
+events). They raise only the domain
 errors of ``backends.core.errors``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,7 +31,18 @@ class RawResult:
     audio_seconds: float | None = None  # a transcript's audio length, for metering
 
 
-ApiResult = BaseModel | RawResult
+@dataclass(frozen=True)
+class StreamResult:
+    """A text/event-stream body: (event name, payload) pairs produced while the client reads.
+
+    The handler has already waited for the first one, so an error before it was raised as
+    an ordinary error; closing ``events`` stops the work behind them.
+    """
+
+    events: Generator[tuple[str, BaseModel], None, None]
+
+
+ApiResult = BaseModel | RawResult | StreamResult
 
 
 @dataclass(frozen=True)

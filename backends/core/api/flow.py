@@ -9,7 +9,8 @@ A backend does only its I/O around these three steps:
    as ``operation.inline`` says (readiness, ``operation.readiness``, is the backend's
    own check instead);
 3. ``finish``: the bytes and media type to answer, the entry to cache, noted for the log
-   with the meter reading the credits are computed from (``cached`` for a cache hit).
+   with the meter reading the credits are computed from (``cached`` for a cache hit), or
+   an ``EventStream`` to send as it is produced, which notes its response at the end.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backends.core.api.api_request import ApiRequest, ApiResult, Handler, RawResult
+from backends.core.api.api_request import ApiRequest, ApiResult, Handler, RawResult, StreamResult
 from backends.core.api.cache_identity import CacheIdentities
+from backends.core.api.event_stream import EventStream
 from backends.core.api.handlers import all_handlers
 from backends.core.api.validation import parse_json_body, validate_form, validate_path
 from backends.core.engine import Engine
@@ -28,6 +30,7 @@ from backends.core.metering.meter import read_meter
 from backends.core.persistence.cache_keys import cache_key_for_hash, request_hash
 from backends.core.persistence.log_notes import LogNotes
 from backends.core.persistence.sanitize import loggable_invalid_body
+from shared_schemas.generation import EVENT_STREAM_MEDIA_TYPE
 from shared_schemas.operations import JSON, OPERATIONS, Operation
 
 JSON_MEDIA_TYPE = "application/json"
@@ -73,6 +76,8 @@ class Answer:
     media_type: str
     x_cache: str | None = None  # the X-Cache header: hit, miss, or absent when not cacheable
     cache_entry: CacheEntry | None = None
+    # A text/event-stream body (content is empty): sent as it is produced, never cached.
+    stream: EventStream | None = None
 
 
 class RequestFlow:
@@ -134,6 +139,8 @@ class RequestFlow:
         if isinstance(result, RawResult):
             notes.response = {"media_type": result.media_type, "bytes": len(result.content)}
             return Answer(result.content, result.media_type)
+        if isinstance(result, StreamResult):  # the stream notes its response when it ends
+            return Answer(b"", EVENT_STREAM_MEDIA_TYPE, stream=EventStream(result, notes))
         notes.response = result  # dumped only if a log row is built
         content = result.model_dump_json().encode()
         key, digest = prepared.cache_key, prepared.request_hash

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
-from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion
+from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion, GenerationStream
 from backends.core.openai_errors import map_sdk_error
 from backends.core.usage import Usage
 
@@ -95,19 +95,37 @@ class AnthropicChatProvider:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
-    ) -> Iterator[str]:
+    ) -> GenerationStream:
         """Text pieces of a streamed message (its ``text_delta`` events)."""
         arguments = self._arguments(prompt, system, model, max_tokens)
         with anthropic_errors("messages", secret=self._secret):
             events = self._client.messages.create(**arguments, stream=True)
-        return self._pieces(events)
+        return GenerationStream(self._pieces(events, arguments["model"]))
 
-    def _pieces(self, events: Any) -> Iterator[str]:
+    def _pieces(self, events: Any, model: str) -> Generator[str, None, Completion]:
+        pieces: list[str] = []
+        stop: str | None = None
+        prompt_tokens = completion_tokens = 0
         with anthropic_errors("messages", secret=self._secret), events:
             for event in events:
-                delta = event.delta if event.type == "content_block_delta" else None
-                if delta is not None and delta.type == "text_delta" and delta.text:
-                    yield delta.text
+                if event.type == "message_start":
+                    model = event.message.model or model
+                    prompt_tokens = event.message.usage.input_tokens
+                elif event.type == "message_delta":  # the totals, at the end
+                    stop = event.delta.stop_reason or stop
+                    completion_tokens = event.usage.output_tokens
+                elif event.type == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        pieces.append(delta.text)
+                        yield delta.text
+        return Completion(
+            text="".join(pieces),
+            model=model,
+            provider=self.provider,
+            finish_reason=_FINISH_REASONS.get(stop, stop) if stop else None,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+        )
 
     def _arguments(
         self, prompt: str, system: str | None, model: str | None, max_tokens: int | None

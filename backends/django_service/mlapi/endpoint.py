@@ -10,9 +10,10 @@ import json
 import time
 from collections.abc import Mapping
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 from backends.core.api.api_request import ApiResult
+from backends.core.api.event_stream import EVENT_STREAM_HEADERS
 from backends.core.api.flow import Answer
 from backends.core.api.metrics_page import server_timing
 from backends.core.inference.timing import collect_timing
@@ -20,16 +21,18 @@ from backends.django_service.config.service_settings import DjangoServiceSetting
 from backends.django_service.mlapi.body import read_body
 from backends.django_service.mlapi.context import attach_context, context_of
 from backends.django_service.mlapi.runtime import get_runtime
+from shared_schemas.generation import EVENT_STREAM_MEDIA_TYPE
 from shared_schemas.operations import Operation
 
 
 def run_operation(
     operation: Operation, request: HttpRequest, path_params: Mapping[str, str]
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Serve one operation; domain errors propagate to the one exception handler."""
     started = time.perf_counter()
     runtime = get_runtime()
-    notes = (context_of(request) or attach_context(request)).notes
+    context = context_of(request) or attach_context(request)
+    notes = context.notes
     flow = runtime.flow
     body = read_body(request, operation, runtime.settings.max_body_bytes)
     prepared = flow.prepare(operation, body, path_params, notes)
@@ -43,6 +46,14 @@ def run_operation(
     with collect_timing() as timing:
         result = runtime.readiness() if operation.readiness else flow.run(prepared.api_request)
     answer = flow.finish(prepared, result, notes)
+    if answer.stream is not None:
+        # gunicorn's sync worker writes each event as the generator yields it (chunked);
+        # the worker is busy until the stream ends, as it is for a whole generation
+        return StreamingHttpResponse(
+            answer.stream.encoded(context.request_id),
+            content_type=EVENT_STREAM_MEDIA_TYPE,
+            headers=EVENT_STREAM_HEADERS,
+        )
     if (entry := answer.cache_entry) is not None:
         runtime.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
     timing_header = server_timing(timing, time.perf_counter() - started)

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -27,7 +27,7 @@ from backends.django_service.mlapi.runtime import get_runtime
 from shared_schemas.operations import OPERATIONS, Operation
 
 CONTRACT_PATH = Path(__file__).resolve().parents[3] / "contract" / "openapi.json"
-ViewMethod = Callable[..., HttpResponse]
+ViewMethod = Callable[..., HttpResponseBase]
 
 
 class BaseView(APIView):
@@ -50,7 +50,7 @@ class OperationView(BaseView):
 
 
 def _method_for(operation: Operation) -> ViewMethod:
-    def handle(self: OperationView, request: Request, **path_params: str) -> HttpResponse:
+    def handle(self: OperationView, request: Request, **path_params: str) -> HttpResponseBase:
         return run_operation(operation, request._request, path_params)
 
     handle.__name__ = operation.method.lower()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
+from pydantic import BaseModel
+
 from backends.core.analysis import results as core
-from backends.core.api.api_request import ApiRequest, Handler
+from backends.core.api.api_request import ApiRequest, Handler, StreamResult
 from backends.core.api.handlers.convert import usage
 from backends.core.engine import Engine
+from backends.core.llm.base import Completion, GenerationStream
 from shared_schemas import analysis as an
 from shared_schemas import analysis_results as ar
 from shared_schemas import generation as gen
@@ -51,15 +56,45 @@ def analyze(engine: Engine, api_request: ApiRequest) -> an.AnalyzeResponse:
     )
 
 
-def generate(engine: Engine, api_request: ApiRequest) -> gen.GenerateResponse:
+def generate(engine: Engine, api_request: ApiRequest) -> gen.GenerateResponse | StreamResult:
     body = api_request.body_as(gen.GenerateRequest)
-    completion = engine.analysis.generate(
+    generate = engine.analysis.generate_stream if body.stream else engine.analysis.generate
+    answer = generate(
         body.prompt,
         context=body.context,
         model=body.model,
         max_tokens=body.max_tokens,
         temperature=body.temperature,
     )
+    if isinstance(answer, Completion):
+        return _generated(answer)
+    stream = answer
+    try:
+        # Waited for here, in the request's worker thread: an error before the first piece
+        # (a prompt too long for the context, a refused upstream call) is then an ordinary
+        # error response with its status, not a 200 stream that fails.
+        first = next(stream, None)
+    except BaseException:
+        stream.close()
+        raise
+    return StreamResult(_generation_events(stream, first))
+
+
+def _generation_events(
+    stream: GenerationStream, first: str | None
+) -> Generator[tuple[str, BaseModel], None, None]:
+    try:
+        if first is not None:
+            yield gen.TOKEN_EVENT, gen.GenerateToken(text=first)
+            for piece in stream:
+                yield gen.TOKEN_EVENT, gen.GenerateToken(text=piece)
+        assert stream.completion is not None  # set by the stream's end
+        yield gen.DONE_EVENT, _generated(stream.completion)
+    finally:
+        stream.close()
+
+
+def _generated(completion: Completion) -> gen.GenerateResponse:
     return gen.GenerateResponse(
         text=completion.text,
         model=completion.model,
