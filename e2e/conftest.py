@@ -12,6 +12,7 @@ import pytest
 
 from devinfra.processes import RunningService, running_service
 
+BODY_TIMEOUT_S = 2.0
 BACKEND_MODULES = {"fastapi": "backends.fastapi_service", "django": "backends.django_service"}
 
 
@@ -25,6 +26,9 @@ def backend_env(database_url: str, redis_url: str) -> dict[str, str]:
         "OPENAI_API_KEY": "",
         "FASTAPI_LOG_FLUSH_INTERVAL_S": "0.2",
         "DJANGO_LOG_FLUSH_INTERVAL_S": "0.2",
+        # short, so the slow-body tests wait little (each is one body timeout)
+        "FASTAPI_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "DJANGO_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
     }
 
 

@@ -26,6 +26,9 @@ class BackendServiceSettings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # seconds a client may stay silent while sending its body (then 408), as at the
+    # gateway: a stalled client must not hold a worker (Django's sync workers: one each)
+    body_timeout_s: float = Field(default=30.0, gt=0)
     request_logging: bool = True
     log_flush_interval_s: float = Field(default=0.5, gt=0)
     log_batch_size: int = Field(default=500, ge=1)

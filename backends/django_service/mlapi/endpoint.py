@@ -25,7 +25,8 @@ def run_operation(
     runtime = get_runtime()
     notes = (context_of(request) or attach_context(request)).notes
     flow = runtime.flow
-    body = read_body(request, operation, runtime.settings.max_body_bytes)
+    settings = runtime.settings
+    body = read_body(request, operation, settings.max_body_bytes, settings.body_timeout_s)
     prepared = flow.prepare(operation, body, path_params, notes)
     result: ApiResult
     if operation.readiness:
