@@ -28,7 +28,6 @@ class DjangoServiceSettings(BackendServiceSettings):
     worker_timeout_s: int = Field(default=300, ge=5)
     graceful_timeout_s: int = Field(default=20, ge=1)
     db_connect_timeout_s: int = Field(default=5, ge=1)
-    redis_timeout_s: float = Field(default=2.0, gt=0)
 
 
 def database_from_url(url: str, connect_timeout_s: int = 5) -> dict[str, object]:
