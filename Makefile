@@ -47,8 +47,8 @@ contract: ## regenerate contract/openapi.json from shared_schemas
 contract-check: ## fail when contract/openapi.json is stale
 	$(UV_RUN) python -m contract generate --check
 
-test-deep: setup ## long fuzzing and slow suites (not part of make test)
-	$(UV_RUN) pytest -m slow $(PYTEST_ARGS)
+test-deep: setup ## slow suites, not in make test: 200 cases per operation via the gateway (reports in .data/test-deep/)
+	$(UV_RUN) pytest -m slow -s $(PYTEST_ARGS)
 
 soak: setup ## 60 s mixed traffic through the gateway: errors, RSS growth, rows reconciled
 	$(UV_RUN) python -m devinfra soak --backend $${ML_SERVICE_BACKEND:-fastapi}
