@@ -50,8 +50,8 @@ contract-check: ## fail when contract/openapi.json is stale
 switch-check: ## may ML_SERVICE_BACKEND switch to TO=<backend>? shadow results + contract check
 	$(UV_RUN) python -m gateway switch-check --to $${TO:?usage: make switch-check TO=django}
 
-test-deep: setup ## long fuzzing and slow suites (not part of make test)
-	$(UV_RUN) pytest -m slow $(PYTEST_ARGS)
+test-deep: setup ## slow suites, not in make test: 200 cases per operation via the gateway (reports in .data/test-deep/)
+	$(UV_RUN) pytest -m slow -s $(PYTEST_ARGS)
 
 soak: setup ## 60 s mixed traffic through the gateway: errors, RSS growth, rows reconciled
 	$(UV_RUN) python -m devinfra soak --backend $${ML_SERVICE_BACKEND:-fastapi}

@@ -17,6 +17,7 @@ import pytest
 from devinfra.processes import RunningService, running_service
 
 GATEWAY_SECRET = "e2e-gateway-secret"
+BODY_TIMEOUT_S = 2.0
 BACKEND_MODULES = {"fastapi": "backends.fastapi_service", "django": "backends.django_service"}
 
 
@@ -32,6 +33,9 @@ def backend_env(database_url: str, redis_url: str) -> dict[str, str]:
         "DJANGO_LOG_FLUSH_INTERVAL_S": "0.2",
         # the gateways started below get it too: attribution reaches the logs only with it
         "ML_SERVICE_GATEWAY_SECRET": GATEWAY_SECRET,
+        # short, so the slow-body tests wait little (each is one body timeout)
+        "FASTAPI_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "DJANGO_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
     }
 
 

@@ -54,6 +54,13 @@ class NotFound(MLServiceError):
     code = "not_found"
 
 
+class RequestTimeout(MLServiceError):
+    """The client stayed silent too long while sending its body (a slow or stalled client)."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(MLServiceError):
     status_code = 413
     code = "payload_too_large"

@@ -27,12 +27,21 @@ class BackendServiceSettings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # seconds a client may stay silent while sending its body (then 408), as at the
+    # gateway: a stalled client must not hold a worker (Django's sync workers: one each)
+    body_timeout_s: float = Field(default=30.0, gt=0)
     request_logging: bool = True
     log_flush_interval_s: float = Field(default=0.5, gt=0)
     log_batch_size: int = Field(default=500, ge=1)
     # rows kept while Postgres is away; beyond it new rows are dropped (and counted)
     log_buffer_rows: int = Field(default=DEFAULT_BUFFER_ROWS, ge=1)
+    # seconds a Redis command may take (connect, read): local ones take ~0.2 ms. A frozen
+    # Redis added 10 s per request to FastAPI (no timeout) and 4 s to Django (2 s twice)
+    redis_timeout_s: float = Field(default=0.5, gt=0)
     cache_enabled: bool = True
+    # seconds a cache store (Redis, the Postgres record) that failed is skipped before it
+    # is tried again: a dead one costs one timeout per interval, not one per request
+    cache_retry_s: float = Field(default=5.0, ge=0)
     cache_ttl_s: int = Field(default=86_400, ge=1)
     # the per-process layer in front of Redis (backends.core.persistence.memory_cache);
     # 0 turns it off: every cached answer is read from Redis

@@ -1,11 +1,19 @@
-"""Read request bodies with a size cap and check their media type (413 / 415)."""
+"""Read request bodies with a size cap, a silence timeout and media type checks.
+
+413 over the cap, 415 for the wrong media type, 408 when the client stays silent longer
+than the body timeout, 400 when the body ends early: granian reports broken chunked
+framing (a bad chunk size, a missing CRLF) as a disconnect, like a client that closes
+mid-body, and the answer to either is a 400, not the 500 of an unhandled ClientDisconnect.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Message, Receive
 
 from backends.core.api.body_checks import (
     check_declared_length,
@@ -15,17 +23,41 @@ from backends.core.api.body_checks import (
 )
 from backends.core.api.flow import FormBody, RequestBody
 from backends.core.api.limits import MAX_FIELD_BYTES, MAX_FIELDS, MAX_FILES
-from backends.core.errors import BadRequest, PayloadTooLarge
+from backends.core.errors import BadRequest, MLServiceError, PayloadTooLarge, RequestTimeout
 from shared_schemas.operations import JSON, Operation
 
+ENDED_EARLY = "The request body ended before it was complete (or its chunked framing is broken)"
 
-async def read_body(request: Request, operation: Operation, max_bytes: int) -> RequestBody:
-    """What ``RequestFlow.prepare`` validates: raw JSON bytes, the form, or None."""
+
+async def read_body(
+    request: Request, operation: Operation, max_bytes: int, timeout_s: float
+) -> RequestBody:
+    """What ``RequestFlow.prepare`` validates: raw JSON bytes, the form, or None.
+
+    Each piece of the body must arrive within ``timeout_s`` of the previous one.
+    """
     if operation.request_model is None:
         return None
-    if operation.request_content_type == JSON:
-        return await read_json_body(request, max_bytes)
-    return await read_form(request, max_bytes)
+    bounded = Request(request.scope, _within(request.receive, timeout_s))
+    try:
+        if operation.request_content_type == JSON:
+            return await read_json_body(bounded, max_bytes)
+        return await read_form(bounded, max_bytes)
+    except ClientDisconnect:
+        raise BadRequest(ENDED_EARLY) from None
+
+
+def _within(receive: Receive, timeout_s: float) -> Receive:
+    """``receive`` that raises RequestTimeout when the client is silent for ``timeout_s``."""
+
+    async def receive_within() -> Message:
+        try:
+            with anyio.fail_after(timeout_s):
+                return await receive()
+        except TimeoutError:
+            raise RequestTimeout(f"request body not received within {timeout_s:g} s") from None
+
+    return receive_within
 
 
 async def read_json_body(request: Request, max_bytes: int) -> bytes:
@@ -54,6 +86,8 @@ async def read_form(request: Request, max_bytes: int) -> FormBody:
         form = await request.form(
             max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES
         )
+    except (MLServiceError, ClientDisconnect):
+        raise
     except Exception as exc:  # python-multipart raises several types for broken framing
         raise BadRequest(f"Malformed multipart body: {exc}") from None
     fields: dict[str, Any] = {}

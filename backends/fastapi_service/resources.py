@@ -6,16 +6,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import asyncpg
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from backends.core.api.flow import RequestFlow
-from backends.core.api.handlers.health import Check, ready_response
+from backends.core.api.handlers.health import (
+    READY_TIMEOUT_S,
+    REDIS_REQUIRED,
+    Check,
+    ready_response,
+    timed_out,
+)
 from backends.core.api.metrics_page import ProcessMetrics
 from backends.core.engine import Engine
 from backends.core.settings import EngineSettings
@@ -26,7 +34,7 @@ from backends.fastapi_service.settings import FastAPIServiceSettings
 from shared_schemas.health import ReadyResponse
 
 logger = logging.getLogger(__name__)
-CHECK_TIMEOUT_S = 3.0
+Probe = Callable[[], Coroutine[Any, Any, dict[str, Check]]]
 
 
 @dataclass
@@ -41,32 +49,72 @@ class Resources:
     redis: aioredis.Redis[bytes] | None = None
     writer: RequestLogWriter | None = None
 
+    _probes: dict[str, asyncio.Task[dict[str, Check]]] = field(default_factory=dict)
+
     async def readiness(self) -> ReadyResponse:
-        """Check every dependency; 503 (with the failed checks) when a required one is down."""
-        probes: dict[str, Awaitable[Any]] = {}
-        if self.pool is not None:
-            probes["postgres"] = self.pool.execute("SELECT 1")
-        if self.redis is not None:
-            probes["redis"] = self.redis.ping()
-        results = dict(
-            zip(probes, await asyncio.gather(*map(_timed, probes.values())), strict=True)
-        )
+        """Every dependency checked at once, answered within READY_TIMEOUT_S.
+
+        503 (with the failed checks) when a required one is down or silent. A probe
+        still running at the deadline is not cancelled (cancelling an asyncpg query
+        waits for the hung server) and the next /ready waits for the same probe
+        instead of starting another: a frozen store holds one probe, not one per call.
+        """
         started = time.perf_counter()
-        engine_checks = await anyio.to_thread.run_sync(self.engine.readiness)
-        for name, check in engine_checks.items():
-            results[name] = Check(check.ok, _ms(started), check.detail, check.required)
+        probes: dict[str, Probe] = {"engine": self._engine_checks}
+        if self.pool is not None:
+            probes["postgres"] = self._postgres_check
+        if self.redis is not None:
+            probes["redis"] = self._redis_check
+        tasks = {name: self._probe(name, probe) for name, probe in probes.items()}
+        await asyncio.wait(tasks.values(), timeout=READY_TIMEOUT_S)
+        results: dict[str, Check] = {}
+        for name, task in tasks.items():
+            if not task.done():
+                results[name] = timed_out(_ms(started))
+            elif (exc := task.exception()) is not None:
+                results[name] = Check(False, _ms(started), f"{type(exc).__name__}: {exc}"[:300])
+            else:
+                results.update(task.result())
         return ready_response(results)
 
+    def _probe(self, name: str, probe: Probe) -> asyncio.Task[dict[str, Check]]:
+        task = self._probes.get(name)
+        if task is None or task.done():
+            task = self._probes[name] = asyncio.ensure_future(probe())
+            task.add_done_callback(_consume)
+        return task
 
-async def _timed(probe: Awaitable[Any]) -> Check:
+    async def _postgres_check(self) -> dict[str, Check]:
+        assert self.pool is not None
+        return {"postgres": await _timed(self.pool.execute("SELECT 1"))}
+
+    async def _redis_check(self) -> dict[str, Check]:
+        assert self.redis is not None
+        check = await _timed(self.redis.ping())
+        return {"redis": Check(check.ok, check.latency_ms, check.detail, REDIS_REQUIRED)}
+
+    async def _engine_checks(self) -> dict[str, Check]:
+        started = time.perf_counter()
+        engine_checks = await anyio.to_thread.run_sync(self.engine.readiness)
+        return {
+            name: Check(check.ok, _ms(started), check.detail, check.required)
+            for name, check in engine_checks.items()
+        }
+
+
+async def _timed(probe: Coroutine[Any, Any, Any]) -> Check:
     started = time.perf_counter()
     try:
-        with anyio.fail_after(CHECK_TIMEOUT_S):
-            await probe
+        await probe
     except Exception as exc:
-        detail = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-        return Check(False, _ms(started), detail[:300])
+        return Check(False, _ms(started), f"{type(exc).__name__}: {exc}"[:300])
     return Check(True, _ms(started), None)
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """Retrieve a late probe's exception so asyncio does not log it as unhandled."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _ms(started: float) -> float:
@@ -85,7 +133,14 @@ async def open_resources(
             stack.push_async_callback(pool.close)
             if settings.require_migrations:
                 await ensure_schema(pool)
-        redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = None
+        if settings.redis_url:
+            redis = aioredis.Redis.from_url(
+                settings.redis_url,
+                socket_timeout=settings.redis_timeout_s,
+                socket_connect_timeout=settings.redis_timeout_s,
+                retry=Retry(NoBackoff(), 0),  # a retry waits for the same dead server
+            )
         if redis is not None:
             stack.push_async_callback(redis.aclose)  # type: ignore[attr-defined]
         engine = Engine(engine_settings, service_name=settings.service_name)
@@ -103,7 +158,7 @@ async def open_resources(
             stack.push_async_callback(writer.stop)
         cache = ResponseCache(
             pool, redis, writer, settings.service_name, settings.cache_ttl_s,
-            settings.memory_cache(),
+            settings.memory_cache(), settings.cache_retry_s,
         )  # fmt: skip
         stack.push_async_callback(cache.drain)
         yield Resources(

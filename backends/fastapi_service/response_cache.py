@@ -2,7 +2,9 @@
 
 A key is the same in every backend (endpoint + normalised body + model), so a response
 cached by one backend is served by the other. Redis or Postgres trouble degrades to a
-miss, never to an error response.
+miss, never to an error response, and a store that failed is skipped for a while (see
+``backends.core.persistence.breaker``): a frozen Redis or Postgres costs one timeout per
+interval, not one per request.
 """
 
 from __future__ import annotations
@@ -16,14 +18,11 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from backends.core.persistence import sql
+from backends.core.persistence.breaker import CircuitBreaker
 from backends.core.persistence.memory_cache import MemoryCache
 from backends.fastapi_service.request_log import RequestLogWriter
 
 logger = logging.getLogger(__name__)
-# A Postgres read on a Redis miss must not wait on a database that hangs: the answer is
-# only a miss, and computing it (sentiment ~1 ms) beats waiting for asyncpg's 30 s
-# command timeout. Local reads take ~0.3 ms.
-PG_READ_TIMEOUT_S = 0.5
 
 
 class ResponseCache:
@@ -35,6 +34,7 @@ class ResponseCache:
         service_name: str,
         ttl_s: int,
         memory: MemoryCache | None = None,
+        retry_s: float = 5.0,
     ) -> None:
         self._pool = pool
         self._redis = redis
@@ -42,6 +42,8 @@ class ResponseCache:
         self._service_name = service_name
         self._ttl_s = ttl_s
         self._memory = memory
+        self._redis_breaker = CircuitBreaker(retry_s)
+        self._pg_breaker = CircuitBreaker(retry_s)
         self._pending: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> bytes | None:
@@ -50,10 +52,11 @@ class ResponseCache:
             if self._writer is not None:
                 self._writer.record_cache_hit(key)
             return remembered
-        if self._redis is not None:
+        if self._redis is not None and not self._redis_breaker.is_open():
             try:
                 cached: bytes | None = await self._redis.get(key)
             except Exception:
+                self._redis_breaker.failed()
                 logger.warning("redis cache read failed", exc_info=True)
                 cached = None
             if cached is not None:
@@ -62,11 +65,12 @@ class ResponseCache:
                 if self._memory is not None:
                     self._memory.put(key, cached)
                 return cached
-        if self._pool is None:
+        if self._pool is None or self._pg_breaker.is_open():
             return None
         try:
             data = await self._read_record(key)
         except Exception:  # TimeoutError included
+            self._pg_breaker.failed()
             logger.warning("postgres cache read failed", exc_info=True)
             return None
         if data is None:
@@ -76,7 +80,7 @@ class ResponseCache:
         return body
 
     async def _read_record(self, key: str) -> Any:
-        """The cached row's data, giving up after PG_READ_TIMEOUT_S (TimeoutError).
+        """The cached row's data, giving up after CACHE_READ_TIMEOUT_S (TimeoutError).
 
         The read runs in a task of its own that is left to finish when it times out:
         cancelling it would make asyncpg wait for the hung server to reset the
@@ -87,7 +91,7 @@ class ResponseCache:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         task.add_done_callback(_consume)
-        return await asyncio.wait_for(asyncio.shield(task), PG_READ_TIMEOUT_S)
+        return await asyncio.wait_for(asyncio.shield(task), sql.CACHE_READ_TIMEOUT_S)
 
     async def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
         """Redis now (sub-millisecond: the next identical request hits), Postgres later."""
@@ -116,11 +120,12 @@ class ResponseCache:
         """Keep a body in this process's memory layer and in Redis (each when configured)."""
         if self._memory is not None:
             self._memory.put(key, body)
-        if self._redis is None:
+        if self._redis is None or self._redis_breaker.is_open():
             return
         try:
             await self._redis.set(key, body, ex=self._ttl_s)
         except Exception:
+            self._redis_breaker.failed()
             logger.warning("redis cache write failed", exc_info=True)
 
 

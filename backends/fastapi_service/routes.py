@@ -56,7 +56,8 @@ def _endpoint_for(operation: Operation) -> Endpoint:
         resources: Resources = request.app.state.resources
         notes: LogNotes = request.state.ml_notes
         flow = resources.flow
-        body = await read_body(request, operation, resources.settings.max_body_bytes)
+        settings = resources.settings
+        body = await read_body(request, operation, settings.max_body_bytes, settings.body_timeout_s)
         prepared = flow.prepare(operation, body, request.path_params, notes)
         result: ApiResult
         if prepared.cache_key is not None:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from backends.core.persistence.sql import CACHE_READ_TIMEOUT_S
 from backends.fastapi_service.database import create_pool
-from backends.fastapi_service.response_cache import PG_READ_TIMEOUT_S, ResponseCache
+from backends.fastapi_service.response_cache import ResponseCache
 from tests.persistence.tcp_proxy import TcpProxy, relay_to
 
 
@@ -30,7 +31,7 @@ async def test_a_frozen_database_is_a_cache_miss(migrated_pg_url: str, proxy: Tc
         # the wait_for only turns a hang into a failure; the cache must give up by itself
         assert await asyncio.wait_for(cache.get("mlcache:none"), timeout=10) is None
         print(f"miss on a frozen database after {time.monotonic() - started:.2f} s"
-              f" (read timeout {PG_READ_TIMEOUT_S} s)")  # fmt: skip
+              f" (read timeout {CACHE_READ_TIMEOUT_S} s)")  # fmt: skip
     finally:
         proxy.thaw()
         pool.terminate()

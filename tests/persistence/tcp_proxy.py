@@ -3,8 +3,9 @@
 ``down()`` closes the listening socket and every relayed connection (clients see a reset,
 new connections are refused, as when the database stops); ``up()`` listens again on the
 same port. ``freeze()`` stops relaying bytes but keeps every connection open (a server
-that hangs, SIGSTOPped); ``thaw()`` relays again. Threads, so it serves asyncio and
-blocking clients alike.
+that hangs, SIGSTOPped); ``thaw()`` relays again. ``sent`` counts the pieces clients
+sent (requests, roughly), frozen or not. Threads, so it serves asyncio and blocking
+clients alike.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._flowing = threading.Event()
         self._flowing.set()
+        self.sent = 0
 
     def dsn_through(self, dsn: str) -> str:
         """``dsn`` (a postgresql:// URL of the target) with the relay as its host and port."""
@@ -75,11 +77,15 @@ class TcpProxy:
             with self._lock:
                 self._sockets |= {client, upstream}
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                threading.Thread(
+                    target=self._pump, args=(source, sink, source is client), daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         try:
             while data := source.recv(65536):
+                if from_client:
+                    self.sent += 1
                 self._flowing.wait()
                 sink.sendall(data)
         except OSError:

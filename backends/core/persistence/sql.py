@@ -34,6 +34,10 @@ ON CONFLICT (user_id, organization_id, date, service_name, endpoint_category) DO
     updated_at = now()
 """
 
+# A cache record read on a Redis miss must not wait on a database that hangs: the answer
+# is only a miss, and computing it (sentiment ~1 ms) beats waiting for asyncpg's 30 s
+# command timeout or a frozen server. Local reads take ~0.3 ms.
+CACHE_READ_TIMEOUT_S = 0.5
 SELECT_CACHE = """
 UPDATE ml_service_cache SET hit_count = hit_count + 1, last_hit_at = now()
 WHERE cache_key = $1 AND expires_at > now()

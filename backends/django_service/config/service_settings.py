@@ -43,7 +43,6 @@ class DjangoServiceSettings(BackendServiceSettings):
     worker_timeout_s: int = Field(default=300, ge=5)
     graceful_timeout_s: int = Field(default=20, ge=1)
     db_connect_timeout_s: int = Field(default=5, ge=1)
-    redis_timeout_s: float = Field(default=2.0, gt=0)
     # TEST ONLY, off by default: "<operation_id>:<field>" makes this backend answer that
     # operation with one top-level field changed (numbers +1, text suffixed, booleans
     # flipped), so the shadow report and switch-check can be shown to catch a difference.

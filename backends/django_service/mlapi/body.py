@@ -1,18 +1,27 @@
-"""Read request bodies with a size cap and check their media type (413 / 415 / 400).
+"""Read request bodies with a size cap, a silence timeout and media type checks.
 
+413 over the cap, 415 for the wrong media type, 408 when the client stays silent longer
+than the body timeout, 400 when the body ends early or its chunked framing is broken.
 Django's own body handling is bypassed where it would answer differently from the
 contract: DRF parsers never run, a declared length over the cap is our 413 before a byte
 is read, and chunked bodies (no Content-Length, which Django would read as empty) are
 buffered here first.
+
+The timeout is set on gunicorn's client socket (a sync worker has no other way to stop
+waiting for a client): without it a chunk size of 2**72 followed by silence held a worker
+until gunicorn's worker timeout (300 s) killed it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Iterator
 from io import BytesIO
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, UnreadablePostError
+from gunicorn.http.errors import ParseException
 
 from backends.core.api.body_checks import (
     check_declared_length,
@@ -21,18 +30,24 @@ from backends.core.api.body_checks import (
     too_large,
 )
 from backends.core.api.flow import FormBody, RequestBody
-from backends.core.errors import BadRequest
+from backends.core.errors import BadRequest, RequestTimeout
 from backends.django_service.mlapi.multipart_form import parse_multipart
 from shared_schemas.operations import JSON, Operation
 
 
-def read_body(request: HttpRequest, operation: Operation, max_bytes: int) -> RequestBody:
-    """What ``RequestFlow.prepare`` validates: raw JSON bytes, the form, or None."""
+def read_body(
+    request: HttpRequest, operation: Operation, max_bytes: int, timeout_s: float
+) -> RequestBody:
+    """What ``RequestFlow.prepare`` validates: raw JSON bytes, the form, or None.
+
+    Each piece of the body must arrive within ``timeout_s`` of the previous one.
+    """
     if operation.request_model is None:
         return None
-    if operation.request_content_type == JSON:
-        return read_json_body(request, max_bytes)
-    return read_form(request, max_bytes)
+    with _reading(request, timeout_s):
+        if operation.request_content_type == JSON:
+            return read_json_body(request, max_bytes)
+        return read_form(request, max_bytes)
 
 
 def read_json_body(request: HttpRequest, max_bytes: int) -> bytes:
@@ -43,8 +58,6 @@ def read_json_body(request: HttpRequest, max_bytes: int) -> bytes:
         return request.body
     except RequestDataTooBig:
         raise too_large(max_bytes) from None
-    except (UnreadablePostError, OSError) as exc:
-        raise BadRequest(f"Could not read the request body: {exc}") from None
 
 
 def read_form(request: HttpRequest, max_bytes: int) -> FormBody:
@@ -58,12 +71,41 @@ def read_form(request: HttpRequest, max_bytes: int) -> FormBody:
     return FormBody(fields, filenames)
 
 
-def _chunks(request: HttpRequest, size: int = 256 * 1024) -> Iterator[bytes]:
+@contextlib.contextmanager
+def _reading(request: HttpRequest, timeout_s: float) -> Iterator[None]:
+    """While the body is read: the client socket times out, read failures are 400 / 408."""
+    found = request.META.get("gunicorn.socket")  # absent under other servers (tests)
+    sock = found if isinstance(found, socket.socket) else None
+    prior = sock.gettimeout() if sock is not None else None
+    if sock is not None:
+        sock.settimeout(timeout_s)
     try:
-        while chunk := request.read(size):
-            yield chunk
-    except (UnreadablePostError, OSError) as exc:
+        yield
+    # Django wraps socket errors in UnreadablePostError; gunicorn's chunked reader raises
+    # ParseException subclasses (bad chunk size, missing CRLF) and NoMoreData (an OSError)
+    except (UnreadablePostError, OSError, ParseException) as exc:
+        if _timed_out(exc):
+            raise RequestTimeout(f"request body not received within {timeout_s:g} s") from None
         raise BadRequest(f"Could not read the request body: {exc}") from None
+    finally:
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.settimeout(prior)
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    """A socket timeout, possibly under Django's UnreadablePostError (wrapped twice by
+    ``request.body``)."""
+    while exc is not None:
+        if isinstance(exc, TimeoutError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _chunks(request: HttpRequest, size: int = 256 * 1024) -> Iterator[bytes]:
+    while chunk := request.read(size):
+        yield chunk
 
 
 def _check_size(request: HttpRequest, max_bytes: int) -> None:

@@ -34,7 +34,8 @@ def run_operation(
     context = context_of(request) or attach_context(request)
     notes = context.notes
     flow = runtime.flow
-    body = read_body(request, operation, runtime.settings.max_body_bytes)
+    settings = runtime.settings
+    body = read_body(request, operation, settings.max_body_bytes, settings.body_timeout_s)
     prepared = flow.prepare(operation, body, path_params, notes)
     result: ApiResult
     perturb = _perturbed_field(operation, runtime.settings)

@@ -3,7 +3,10 @@
 Keys and stored bodies are the FastAPI backend's (shared key function, the JSON served),
 so a response cached by one backend is served by the other. Redis or Postgres trouble
 degrades to a miss, never to an error response. Postgres writes and hit counters go
-through the background writer; only a Redis miss costs a synchronous Postgres read.
+through the background writer; only a Redis miss costs a Postgres read, waited for
+``sql.CACHE_READ_TIMEOUT_S`` at most (``PgReader``). A store that failed is skipped for a
+while (``backends.core.persistence.breaker``): a frozen Redis or Postgres costs one
+timeout per interval, not one per request.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import logging
 from functools import cache
 
 import redis
-from django.db import connection
 
 from backends.core.persistence import sql
+from backends.core.persistence.breaker import CircuitBreaker
 from backends.core.persistence.memory_cache import MemoryCache
+from backends.django_service.mlapi.pg_reader import PgReader
 from backends.django_service.mlapi.request_log import BackgroundWriter, CacheRow
 
 logger = logging.getLogger(__name__)
@@ -31,12 +35,17 @@ class ResponseCache:
     def __init__(
         self,
         redis_client: redis.Redis[bytes] | None,
+        reader: PgReader | None,
         writer: BackgroundWriter | None,
         service_name: str,
         ttl_s: int,
         memory: MemoryCache | None = None,
+        retry_s: float = 5.0,
     ) -> None:
         self._redis = redis_client
+        self._reader = reader
+        self._redis_breaker = CircuitBreaker(retry_s)
+        self._pg_breaker = CircuitBreaker(retry_s)
         self._writer = writer
         self._service_name = service_name
         self._ttl_s = ttl_s
@@ -48,10 +57,11 @@ class ResponseCache:
             if self._writer is not None:
                 self._writer.record_cache_hit(key)
             return remembered
-        if self._redis is not None:
+        if self._redis is not None and not self._redis_breaker.is_open():
             try:
                 cached = self._redis.get(key)
             except Exception:
+                self._redis_breaker.failed()
                 logger.warning("redis cache read failed", exc_info=True)
                 cached = None
             if isinstance(cached, bytes):
@@ -60,20 +70,17 @@ class ResponseCache:
                 if self._memory is not None:
                     self._memory.put(key, cached)
                 return cached
-        if self._writer is None:  # no database configured for the cache record
+        if self._reader is None or self._pg_breaker.is_open():
             return None
-        try:
-            # Django's connection of this (request) thread; the UPDATE counts the hit
-            with connection.cursor() as cursor:
-                cursor.execute(_select_cache(), [key])
-                row = cursor.fetchone()
-        except Exception:
+        try:  # the UPDATE counts the hit
+            data = self._reader.fetch_value(_select_cache(), [key], sql.CACHE_READ_TIMEOUT_S)
+        except Exception:  # TimeoutError included
+            self._pg_breaker.failed()
             logger.warning("postgres cache read failed", exc_info=True)
             return None
-        if row is None or row[0] is None:
+        if data is None:
             return None
-        # Django loads jsonb as text; re-encode compactly, as the FastAPI backend does
-        data = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+        # psycopg loads jsonb as Python values; re-encode compactly, as FastAPI does
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         self._keep(key, body)
         return body
@@ -90,9 +97,10 @@ class ResponseCache:
         """Keep a body in this process's memory layer and in Redis (each when configured)."""
         if self._memory is not None:
             self._memory.put(key, body)
-        if self._redis is None:
+        if self._redis is None or self._redis_breaker.is_open():
             return
         try:
             self._redis.set(key, body, ex=self._ttl_s)
         except Exception:
+            self._redis_breaker.failed()
             logger.warning("redis cache write failed", exc_info=True)

@@ -12,19 +12,28 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
-from django.db import connection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from backends.core.api.flow import RequestFlow
-from backends.core.api.handlers.health import Check, ready_response
+from backends.core.api.handlers.health import (
+    READY_TIMEOUT_S,
+    REDIS_REQUIRED,
+    Check,
+    ready_response,
+    timed_out,
+)
 from backends.core.api.metrics_page import ProcessMetrics
 from backends.core.engine import Engine
 from backends.core.inference.runtime import usable_cores
 from backends.core.settings import EngineSettings
 from backends.django_service.config.service_settings import DjangoServiceSettings
+from backends.django_service.mlapi.pg_reader import PgReader
 from backends.django_service.mlapi.request_log import BackgroundWriter
 from backends.django_service.mlapi.response_cache import ResponseCache
 from shared_schemas.health import ReadyResponse
@@ -41,28 +50,75 @@ class Runtime:
     writer: BackgroundWriter | None
     redis: redis.Redis[bytes] | None
     metrics: ProcessMetrics
+    reader: PgReader
+    _probes: dict[str, Future[dict[str, Check]]] = field(default_factory=dict)
+    _probes_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def readiness(self) -> ReadyResponse:
-        """Check every dependency; 503 (with the failed checks) when a required one is down."""
-        checks: dict[str, Check] = {"postgres": _timed(_ping_postgres)}
-        if self.redis is not None:
-            checks["redis"] = _timed(self.redis.ping)
+        """Every dependency checked at once, answered within READY_TIMEOUT_S.
+
+        503 (with the failed checks) when a required one is down or silent. Each probe
+        runs on a daemon thread; one still running at the deadline is left to finish,
+        and the next /ready waits for it instead of starting another.
+        """
         started = time.perf_counter()
-        for name, check in self.engine.readiness().items():
-            checks[name] = Check(check.ok, _ms(started), check.detail, check.required)
-        return ready_response(checks)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        probes: dict[str, Callable[[], dict[str, Check]]] = {
+            "postgres": self._postgres_check,
+            "engine": self._engine_checks,
+        }
+        if self.redis is not None:
+            probes["redis"] = self._redis_check
+        futures = {name: self._probe(name, probe) for name, probe in probes.items()}
+        results: dict[str, Check] = {}
+        for name, future in futures.items():
+            try:
+                results.update(future.result(timeout=max(0.0, deadline - time.monotonic())))
+            except TimeoutError:
+                results[name] = timed_out(_ms(started))
+            except Exception as exc:
+                results[name] = Check(False, _ms(started), f"{type(exc).__name__}: {exc}"[:300])
+        return ready_response(results)
+
+    def _probe(self, name: str, probe: Callable[[], dict[str, Check]]) -> Future[dict[str, Check]]:
+        with self._probes_lock:
+            future = self._probes.get(name)
+            if future is None or future.done():
+                future = self._probes[name] = Future()
+                threading.Thread(
+                    target=_run, args=(probe, future), name=f"ready-{name}", daemon=True
+                ).start()
+            return future
+
+    def _postgres_check(self) -> dict[str, Check]:
+        return {"postgres": _timed(lambda: self.reader.fetch_value("SELECT 1", (), 3600))}
+
+    def _redis_check(self) -> dict[str, Check]:
+        assert self.redis is not None
+        check = _timed(self.redis.ping)
+        return {"redis": Check(check.ok, check.latency_ms, check.detail, REDIS_REQUIRED)}
+
+    def _engine_checks(self) -> dict[str, Check]:
+        started = time.perf_counter()
+        return {
+            name: Check(check.ok, _ms(started), check.detail, check.required)
+            for name, check in self.engine.readiness().items()
+        }
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.stop()
         if self.redis is not None:
             self.redis.close()
+        self.reader.close()
         self.engine.close()
 
 
-def _ping_postgres() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+def _run(probe: Callable[[], dict[str, Check]], future: Future[dict[str, Check]]) -> None:
+    try:
+        future.set_result(probe())
+    except BaseException as exc:
+        future.set_exception(exc)
 
 
 def _timed(probe: Callable[[], object]) -> Check:
@@ -100,13 +156,18 @@ def build_runtime(service: DjangoServiceSettings) -> Runtime:
             service.redis_url,
             socket_timeout=service.redis_timeout_s,
             socket_connect_timeout=service.redis_timeout_s,
+            # no retries: they wait for the same dead server again (redis-py's default
+            # three made a frozen Redis cost 2.0 s per request at a 0.5 s timeout)
+            retry=Retry(NoBackoff(), 0),
         )
+    reader = PgReader(service.database_url, service.db_connect_timeout_s)
     cache = ResponseCache(
-        client, writer, service.service_name, service.cache_ttl_s, service.memory_cache()
-    )
+        client, reader, writer, service.service_name, service.cache_ttl_s,
+        service.memory_cache(), service.cache_retry_s,
+    )  # fmt: skip
     flow = RequestFlow(engine, cache_enabled=service.cache_enabled)
     metrics = ProcessMetrics(engine.inference.metrics, writer.counts)
-    return Runtime(service, engine, flow, cache, writer, client, metrics)
+    return Runtime(service, engine, flow, cache, writer, client, metrics, reader)
 
 
 def _engine_settings(service: DjangoServiceSettings) -> EngineSettings:
