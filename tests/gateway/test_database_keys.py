@@ -237,6 +237,7 @@ def test_an_organisation_budget_is_spent_then_429_until_the_period_ends(
             running.client.get(PATH + "?credits=4", headers={"X-API-Key": k}).status_code
             for k in (key_a, key_b, key_a)  # 4 + 4 + 4: the third passes (8 < 10), then over
         ]
+        asked_at = datetime.now(UTC)  # Retry-After counts from the refusal, not from the asserts
         refused = running.client.get(PATH + "?credits=4", headers={"X-API-Key": key_b})
     assert spent == [200, 200, 200]
     assert refused.status_code == 429
@@ -245,10 +246,8 @@ def test_an_organisation_budget_is_spent_then_429_until_the_period_ends(
     assert error["message"].startswith(
         f"credit budget of 10 per day for organization {keys.org!r} is used up (12 spent)"
     )
-    tomorrow = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
-        days=1
-    )
-    left = (tomorrow - datetime.now(UTC)).total_seconds()
+    tomorrow = asked_at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    left = (tomorrow - asked_at).total_seconds()
     assert 0 < int(refused.headers["retry-after"]) <= left + 1
     assert kid_b  # the other key of the organisation is refused too (above)
 
