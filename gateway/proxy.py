@@ -228,25 +228,16 @@ class Forwarder:
                 await _send_failure(send, failure, incoming, backend)
                 return Outcome(failure.status, backend.name)
             await send(self._start(response, incoming, backend))
-            # the answer's chunks for the shadow comparison, dropped once past ``capture``
-            kept: list[bytes] | None = [] if capture else None
-            kept_size = 0
+            kept = _Capture(capture)
             if pending is not None:
                 # Each chunk is passed on as it arrives, none held back to mark the end:
                 # an event stream's token must not wait for the next one (or the last).
                 await send({"type": "http.response.body", "body": pending, "more_body": True})
-                if kept is not None:
-                    kept_size = len(pending)
-                    kept = [pending] if kept_size <= capture else None
+                kept.add(pending)
                 try:
                     async for chunk in chunks:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                        if kept is not None:
-                            kept_size += len(chunk)
-                            if kept_size <= capture:
-                                kept.append(chunk)
-                            else:
-                                kept = None
+                        kept.add(chunk)
                 except Exception as exc:
                     if classify(exc, backend.name) is None:
                         raise
@@ -256,11 +247,35 @@ class Forwarder:
                     log.warning("backend %r failed mid-response: %r", backend.name, exc)
                     return Outcome(response.status, backend.name)
             await send({"type": "http.response.body", "body": b""})
-            if kept is not None:
-                return _captured(response, backend, b"".join(kept))
+            if (captured := kept.body()) is not None:
+                return _captured(response, backend, captured)
             return Outcome(response.status, backend.name)
         finally:
             await response.aclose()
+
+
+class _Capture:
+    """A streamed answer's chunks for the shadow comparison, dropped once past ``limit``
+    bytes (a limit of 0 keeps nothing)."""
+
+    __slots__ = ("_limit", "_parts", "_size")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._parts: list[bytes] | None = [] if limit else None
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        if self._parts is None:
+            return
+        self._size += len(chunk)
+        if self._size <= self._limit:
+            self._parts.append(chunk)
+        else:
+            self._parts = None
+
+    def body(self) -> bytes | None:
+        return b"".join(self._parts) if self._parts is not None else None
 
 
 def _captured(response: UpstreamResponse, backend: Backend, body: bytes) -> Outcome:
