@@ -366,7 +366,11 @@ class ShadowMirror:
                     noise.cancel()
                 raise
             if noise is not None and again is not None:
-                self._noted_noise(op_id, primary, again, await noise)
+                try:
+                    self._noted_noise(op_id, primary, again, await noise)
+                except BaseException:
+                    found.cancel()  # no longer awaited: its answer is dropped
+                    raise
             noisy = self.noise.get(op_id, set())
             comparison.diffs = [diff for diff in await found if diff.pattern not in noisy]
         except WorkerFull:  # GATEWAY_SHADOW_COMPARE_QUEUE comparisons already wait
