@@ -2,17 +2,27 @@
 
 Run: ``uv run python -m bench.shadow [--duration 5] [--connections 16] [--sample-rate 0.1]``.
 On one fresh Postgres + Redis it starts both backends and two gateways routed to FastAPI,
-one of them mirroring to Django (``ML_SERVICE_SHADOW=django``); verifies both answer; then
-runs wrk against each in turn (off, on, off, on: the machine's drift falls on both) with a
-mix of a cached embedding and an uncached complexity calculation, and prints the primary's
-p50/p99, throughput and errors per side, plus the shadow counters from ``/metrics``.
-Writes bench/reports/shadow-<time>.{md,json}. Asserts nothing.
+one of them mirroring to Django (``ML_SERVICE_SHADOW=django``); verifies both answer.
+
+In production the candidate runs on its own machine, so it gets its own core here: the
+candidate (Django) is pinned to the last core, and everything the primary's latency
+depends on (FastAPI, both gateways and their comparison workers, Postgres, Redis, wrk and
+the open-loop generator) to the others, in the off and the on runs alike.
+
+Measured, in rounds of off, on (the machine's drift falls on both): closed-loop (wrk,
+``--connections``) and open-loop at a fixed offered rate, ``--load`` (default 0.5) of the
+primary's closed-loop throughput measured first in the same run (bench/open_loop.py:
+latency counted from each request's due time). The mix: a cached embedding and an
+uncached complexity calculation, 3:1. Prints the primary's p50/p99 and errors per side
+and the shadow outcomes (``/metrics``). Writes bench/reports/shadow-<time>.{md,json}.
+Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -20,12 +30,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
+from bench import open_loop
+from bench.resources import tree_cpu_s
 from bench.targets import BACKEND_MODULES
 from bench.wrk import WrkOptions, WrkResult
 from bench.wrk import run as run_wrk
@@ -40,6 +55,20 @@ ADJUST = (
     '{"pre_level": 2, "actual_level": 3, "estimated_hours": 3.0, "actual_hours": 4.5}',
 )
 MIX = [("3", *EMBED), ("1", *ADJUST)]
+OPEN_MIX: list[open_loop.Request] = [(3, *EMBED), (1, *ADJUST)]
+OUTCOMES = {"match": "matched", "differs": "differing", "dropped": "dropped", "error": "errors",
+            "skipped": "skipped"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _pinned(cores: set[int]) -> Any:
+    """Processes started inside inherit these cores (this process is moved there meanwhile)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _verify(base_url: str) -> None:
@@ -62,9 +91,16 @@ def _shadow_counters(base_url: str) -> dict[str, float]:
     return totals
 
 
+def _own_cpu_s(pid: int) -> float:
+    """CPU seconds of one process (not its children)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def _row(side: str, result: WrkResult) -> dict[str, Any]:
     return {
         "shadow": side,
+        "loop": "closed",
         "rps": round(result.rps, 1),
         "p50_ms": round(result.p50_ms, 3),
         "p99_ms": round(result.p99_ms, 3),
@@ -80,13 +116,21 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sample-rate", default="0.1")
+    parser.add_argument(
+        "--load", type=float, default=0.5, help="open-loop rate: share of the closed-loop rps"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk, or `make setup`)")
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("needs 2 cores: one for the candidate, one for the primary")
+    candidate_cores, primary_cores = {cores[-1]}, set(cores[:-1])
     tmp = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
     rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        stack.enter_context(_pinned(primary_cores))  # this process, wrk, the generator
         urls = stack.enter_context(local_services(tmp / "services"))
         env = {"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url,
                "ML_SERVICE_GATEWAY_SECRET": "bench-secret"}  # fmt: skip
@@ -94,10 +138,12 @@ def main() -> None:
             [sys.executable, "-m", "backends.django_service.manage", "migrate", "--no-input"],
             env={**os.environ, **env}, check=True, capture_output=True, timeout=300,
         )  # fmt: skip
-        backends = {
-            name: stack.enter_context(running_service(module, env, tmp, ready_timeout_s=180))
-            for name, module in BACKEND_MODULES.items()
-        }
+        backends = {}
+        for name, module in BACKEND_MODULES.items():
+            with _pinned(candidate_cores if name == "django" else primary_cores):
+                backends[name] = stack.enter_context(
+                    running_service(module, env, tmp, ready_timeout_s=180)
+                )
         gateway_env = {
             **env,
             "ML_SERVICE_BACKEND": "fastapi",
@@ -125,49 +171,110 @@ def main() -> None:
         options = WrkOptions(connections=args.connections, duration_s=args.duration)
         for gateway in gateways.values():  # warm-up: pools, caches, lazy imports
             run_wrk(gateway.base_url, WrkOptions(args.connections, 1), lua)
+        capacity = run_wrk(gateways["off"].base_url, options, lua).rps
+        rate = args.load * capacity
+        print(f"primary capacity {capacity:.0f} req/s closed-loop; open loop at {rate:.0f}")
+        pids = {name: service.process.pid for name, service in backends.items()}
+
+        def measured(side: str, run: Callable[[], dict[str, Any]]) -> None:
+            """One run, with the CPU each process tree spent on it (robust to other load)."""
+            gateway_pid = gateways[side].process.pid
+            before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+            gateway_before = _own_cpu_s(gateway_pid), tree_cpu_s(gateway_pid)
+            row = run()
+            time.sleep(1)  # the run's last mirrors are answered and compared
+            requests = row.get("requests") or row["sent"]
+            own = _own_cpu_s(gateway_pid) - gateway_before[0]
+            children = tree_cpu_s(gateway_pid) - gateway_before[1] - own  # the worker
+            row["gateway_cpu_ms_per_request"] = round(1000 * own / requests, 4)
+            row["gateway_worker_cpu_ms_per_request"] = round(1000 * children / requests, 4)
+            for name, pid in pids.items():
+                spent = tree_cpu_s(pid) - before[name]
+                row[f"{name}_cpu_ms_per_request"] = round(1000 * spent / requests, 4)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+
+        def closed(side: str) -> dict[str, Any]:
+            return _row(side, run_wrk(gateways[side].base_url, options, lua))
+
+        def opened(side: str) -> dict[str, Any]:
+            result = open_loop.run(gateways[side].base_url, OPEN_MIX, rate, args.duration)
+            return {"shadow": side, "loop": "open", **result.as_dict()}
+
         for _ in range(args.rounds):
-            for side, gateway in gateways.items():
-                result = run_wrk(gateway.base_url, options, lua)
-                rows.append(_row(side, result))
-                print(json.dumps(rows[-1]), flush=True)
-        counters = _shadow_counters(gateways["on"].base_url)
-    summary = {}
-    for side in gateways:
-        mine = [r for r in rows if r["shadow"] == side]
-        summary[side] = {
-            "p50_ms": round(sorted(r["p50_ms"] for r in mine)[len(mine) // 2], 3),
-            "rps": round(sum(r["rps"] for r in mine) / len(mine), 1),
-            "errors": sum(r["errors"] for r in mine),
+            for run in (closed, opened):
+                for side in gateways:
+                    measured(side, functools.partial(run, side))
+        time.sleep(2)  # the last mirrors are answered and compared
+        counters = {
+            OUTCOMES.get(outcome, outcome): count
+            for outcome, count in _shadow_counters(gateways["on"].base_url).items()
         }
-    ratio = summary["on"]["p50_ms"] / summary["off"]["p50_ms"]
+    summary: dict[str, dict[str, Any]] = {}
+    for loop in ("closed", "open"):
+        for side in gateways:
+            mine = [r for r in rows if r["shadow"] == side and r["loop"] == loop]
+            summary[f"{loop}/{side}"] = {
+                "p50_ms": round(sorted(r["p50_ms"] for r in mine)[len(mine) // 2], 3),
+                "p99_ms": round(sorted(r["p99_ms"] for r in mine)[len(mine) // 2], 3),
+                "rps": round(
+                    sum(r.get("rps", r.get("achieved_rps", 0)) for r in mine) / len(mine), 1
+                ),
+                "errors": sum(r["errors"] for r in mine),
+                **{
+                    key: round(sorted(r[key] for r in mine)[len(mine) // 2], 4)
+                    for key in mine[0]
+                    if key.endswith("_cpu_ms_per_request")
+                },
+            }
+    ratios = {
+        loop: round(summary[f"{loop}/on"]["p50_ms"] / summary[f"{loop}/off"]["p50_ms"], 3)
+        for loop in ("closed", "open")
+    }
     meta = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "duration_s": args.duration,
         "connections": args.connections,
+        "rounds": args.rounds,
         "sample_rate": args.sample_rate,
+        "cores": f"candidate {sorted(candidate_cores)}; primary, gateways, Postgres, Redis, "
+        f"load generators {sorted(primary_cores)}",
+        "primary_capacity_rps": round(capacity, 1),
+        "open_loop_rps": round(rate, 1),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
-    report = {"meta": meta, "runs": rows, "summary": summary, "p50_ratio_on_off": round(ratio, 3),
+    report = {"meta": meta, "runs": rows, "summary": summary, "p50_ratio_on_off": ratios,
               "shadow_counters": counters}  # fmt: skip
     lines = [
         "# Shadow mode: primary latency with shadowing off and on",
         "",
         *(f"- {k}: {v}" for k, v in meta.items()),
         "",
-        "| shadow | rps | p50 ms | p99 ms | errors | timeouts |",
+        "| loop | shadow | rps | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|",
         *(
-            f"| {r['shadow']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} |"
-            f" {r['timeouts']} |"
+            f"| {r['loop']} | {r['shadow']} | {r.get('rps', r.get('achieved_rps'))} |"
+            f" {r['p50_ms']} | {r['p99_ms']} | {r['errors']} |"
             for r in rows
         ),
         "",
-        f"p50 on/off (median of runs): {summary['on']['p50_ms']} / {summary['off']['p50_ms']} ms"
-        f" = {ratio:.3f} (target <= 1.05); errors off {summary['off']['errors']}, on "
-        f"{summary['on']['errors']}",
+        *(
+            f"{loop}-loop p50 on/off (median of rounds): {summary[f'{loop}/on']['p50_ms']} / "
+            f"{summary[f'{loop}/off']['p50_ms']} ms = {ratios[loop]:.3f} (target <= 1.05); "
+            f"errors off {summary[f'{loop}/off']['errors']}, on {summary[f'{loop}/on']['errors']}"
+            for loop in ("closed", "open")
+        ),
         f"shadow outcomes: {json.dumps(counters)}",
+        "",
+        "CPU ms per primary request (median of rounds; the gateway's process and its comparison"
+        " worker apart; django is the candidate, on its own core):",
+        "",
+        *(
+            f"- {key}: {json.dumps({k: v for k, v in row.items() if 'cpu' in k})}"
+            for key, row in summary.items()
+        ),
     ]
     REPORTS.mkdir(exist_ok=True)
     stem = REPORTS / f"shadow-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"

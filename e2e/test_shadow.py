@@ -92,10 +92,13 @@ def _report(client: httpx.Client, candidate: str, wanted: list[str]) -> dict[str
         time.sleep(0.5)
 
 
-def _switch_check(env: dict[str, str], candidate: str) -> subprocess.CompletedProcess[str]:
+def _switch_check(
+    env: dict[str, str], candidate: str, *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway", "switch-check", "--to", candidate, "--no-contract"],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "gateway", "switch-check", "--to", candidate, *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout_s,
+        check=False,
     )  # fmt: skip
 
 
@@ -174,7 +177,7 @@ def test_shadow_traffic_matches_and_never_writes(
     assert not any(op.operation_id in report for op in OPERATIONS if op.writes)
     assert 'gateway_shadow_requests_total{candidate="django"' in metrics
 
-    verdict = _switch_check(env, "django")
+    verdict = _switch_check(env, "django", "--no-contract")
     assert verdict.returncode == 0, verdict.stdout
     assert "READY" in verdict.stdout
 
@@ -215,8 +218,39 @@ def test_a_perturbed_field_is_named_by_the_report_and_switch_check(
         f'{operation_id}",outcome="differs"}}' in metrics
     )
 
-    verdict = _switch_check(env, "perturbed")
+    verdict = _switch_check(env, "perturbed", "--no-contract")
     assert verdict.returncode == 1, verdict.stdout
     line = next(row for row in verdict.stdout.splitlines() if row.startswith(operation_id + " "))
     assert "differs" in line and field in line
     assert "NOT READY" in verdict.stdout
+
+
+@pytest.mark.timeout(900)
+def test_switch_check_runs_the_contract_check_of_the_candidate(
+    backends: Backends, perturbed_django: RunningService, migrated_pg_url: str
+) -> None:
+    """Shadow results all ready, but the candidate breaks a promise: switch-check says no."""
+    candidate = f"broken{time.time_ns()}"
+    env = _gateway_env(
+        backends, {"ML_BACKENDS": json.dumps({candidate: perturbed_django.base_url})}
+    )
+    with psycopg.connect(migrated_pg_url, autocommit=True) as pg:
+        for op in MIRRORED:  # as if ROUNDS mirrored requests of each had matched
+            for _ in range(ROUNDS):
+                pg.execute(
+                    "INSERT INTO ml_shadow_comparisons (primary_backend, candidate,"
+                    " operation_id, kind, primary_status, candidate_status, matched, fields,"
+                    " primary_ms, candidate_ms, created_at)"
+                    " VALUES ('fastapi', %s, %s, 'shadow', 200, 200, true, '[]', 1, 1, now())",
+                    (candidate, op.operation_id),
+                )
+    verdict = _switch_check(env, candidate, "--max-examples", "1", timeout_s=800)
+    out = verdict.stdout
+    judged = [row for row in out.splitlines() if row.split(" ", 1)[0] in COMPARATORS]
+    assert len(judged) == len(OPERATIONS)
+    assert all(" differs " not in row and " not enough " not in row for row in judged), out
+    # the perturbed multiplier breaks "bonus_percent = round((multiplier - 1) * 100)"
+    operation_id = PERTURBED.split(":")[0]
+    assert f"FAIL [behaviour] {operation_id}/bonus" in out, out[-3000:]
+    assert "NOT READY" in out and "(the contract check failed)" in out
+    assert verdict.returncode == 1, out[-3000:]

@@ -89,7 +89,7 @@ class GatewayApp:
             yield
         finally:
             if self._shadow is not None:
-                await self._shadow.drain()
+                await self._shadow.aclose()
             if self._report_store is not None:
                 await self._report_store.stop()
             self._forwarder = self._openai.upstream = None

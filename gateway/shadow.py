@@ -4,7 +4,9 @@
 sampled request is sent again to the candidate (fire and forget, at most
 ``GATEWAY_SHADOW_MAX_INFLIGHT`` at a time: beyond that a mirror is dropped and counted,
 never queued) and the two answers are compared by the operation's comparator
-(``shared_schemas.comparators``). Nothing of it can delay or fail the primary's answer:
+(``shared_schemas.comparators``) in a worker process (``gateway/shadow_worker.py``), off
+the event loop: at most ``GATEWAY_SHADOW_COMPARE_QUEUE`` comparisons wait for it, beyond
+that one is dropped and counted. Nothing of it can delay or fail the primary's answer:
 the primary's bodies are only kept (by reference) when sampled and small, and every
 shadow failure ends in a counter.
 
@@ -42,17 +44,15 @@ from gateway.headers import Incoming
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Backend, BackendRegistry
 from gateway.settings import GatewayConfigError, GatewaySettings
+from gateway.shadow_worker import Answer, CompareWorker, WorkerFull
 from gateway.upstream import Timeouts, Upstream
-from shared_schemas.comparators import COMPARATORS, Comparator, FieldDiff, check_comparators
+from shared_schemas.comparators import COMPARATORS, FieldDiff, check_comparators
 from shared_schemas.operations import OPERATIONS, Operation
 from shared_schemas.request_meta import SHADOW_HEADER
 
 log = logging.getLogger("gateway.shadow")
 _SHADOW = (SHADOW_HEADER.encode(), b"1")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-# Two pseudo-fields for differences that are not in a JSON body.
-STATUS_FIELD = "$status"
-BODY_FIELD = "$body"
 
 INSERT_COMPARISON = """
 INSERT INTO ml_shadow_comparisons (
@@ -270,6 +270,8 @@ class ShadowMirror:
         self._chance = chance
         self._operations = {(op.method, op.path): op for op in OPERATIONS if not op.path_params}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._sending = 0  # mirrors whose requests are not answered yet (the bound)
+        self.worker = CompareWorker(settings.shadow_compare_queue)
         # per operation: fields in which the primary was seen to differ from itself
         self.noise: dict[str, set[str]] = {}
 
@@ -301,10 +303,11 @@ class ShadowMirror:
         ):
             self.metrics.requests.labels(self.candidate.name, op_id, "skipped").inc()
             return
-        if len(self._inflight) >= self._max_inflight or self.upstream is None:
+        if self._sending >= self._max_inflight or self.upstream is None:
             self.metrics.requests.labels(self.candidate.name, op_id, "dropped").inc()
             return
-        primary = _Answer(outcome.status, outcome.media_type, answer)
+        primary = Answer(outcome.status, outcome.media_type, answer)
+        self._sending += 1
         task = asyncio.create_task(
             self._mirror(operation, scope, incoming, body, primary, primary_s)
         )
@@ -312,9 +315,16 @@ class ShadowMirror:
         task.add_done_callback(self._inflight.discard)
 
     async def drain(self) -> None:
-        """Wait for the mirrors in flight (shutdown, tests)."""
+        """Wait for the mirrors in flight and their comparisons (shutdown, tests)."""
         while self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Drain, then stop the comparison worker (shutdown)."""
+        try:
+            await self.drain()
+        finally:
+            await self.worker.aclose()
 
     async def _mirror(
         self,
@@ -322,11 +332,10 @@ class ShadowMirror:
         scope: Scope,
         incoming: Incoming,
         body: bytes,
-        primary: _Answer,
+        primary: Answer,
         primary_s: float,
     ) -> None:
         op_id = operation.operation_id
-        comparator = COMPARATORS[op_id]
         headers = [*incoming.headers, _SHADOW]
         comparison = Comparison(
             self.primary.name, self.candidate.name, op_id, "shadow", primary.status, None,
@@ -334,20 +343,39 @@ class ShadowMirror:
         )  # fmt: skip
         self.metrics.latency.labels("primary", op_id).observe(primary_s)
         try:
-            started = time.perf_counter()
-            answer = await self._send(self.candidate, scope, headers, body)
-            elapsed = time.perf_counter() - started
-            comparison.candidate_status = answer.status
-            comparison.candidate_ms = elapsed * 1000
-            self.metrics.latency.labels("candidate", op_id).observe(elapsed)
-            if not comparator.deterministic and self._chance() < self._noise_rate:
-                await self._calibrate(operation, scope, headers, body, primary, comparator)
+            try:  # the requests: they hold one of GATEWAY_SHADOW_MAX_INFLIGHT
+                started = time.perf_counter()
+                answer = await self._send(self.candidate, scope, headers, body)
+                elapsed = time.perf_counter() - started
+                comparison.candidate_status = answer.status
+                comparison.candidate_ms = elapsed * 1000
+                self.metrics.latency.labels("candidate", op_id).observe(elapsed)
+                again: tuple[Answer, float] | None = None
+                if not COMPARATORS[op_id].deterministic and self._chance() < self._noise_rate:
+                    started = time.perf_counter()
+                    again_answer = await self._send(self.primary, scope, headers, body)
+                    again = (again_answer, time.perf_counter() - started)
+            finally:
+                self._sending -= 1
+            # the comparisons: in the worker process, off this event loop
+            noise = self.worker.compare(op_id, primary, again[0], body) if again else None
+            try:
+                found = self.worker.compare(op_id, primary, answer, body)
+            except WorkerFull:
+                if noise is not None:
+                    noise.cancel()
+                raise
+            if noise is not None and again is not None:
+                try:
+                    self._noted_noise(op_id, primary, again, await noise)
+                except BaseException:
+                    found.cancel()  # no longer awaited: its answer is dropped
+                    raise
             noisy = self.noise.get(op_id, set())
-            comparison.diffs = [
-                diff
-                for diff in compare_answers(comparator, primary, answer, body)
-                if diff.pattern not in noisy
-            ]
+            comparison.diffs = [diff for diff in await found if diff.pattern not in noisy]
+        except WorkerFull:  # GATEWAY_SHADOW_COMPARE_QUEUE comparisons already wait
+            self.metrics.requests.labels(self.candidate.name, op_id, "dropped").inc()
+            return
         except Exception as exc:  # a timeout, a refused connection, a bug: counted, not raised
             comparison.error = f"{type(exc).__name__}: {exc}"[:255]
         outcome = "error" if comparison.error else "match" if comparison.matched else "differs"
@@ -357,22 +385,13 @@ class ShadowMirror:
         if self.store is not None:
             self.store.add(comparison)
 
-    async def _calibrate(
-        self,
-        operation: Operation,
-        scope: Scope,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        primary: _Answer,
-        comparator: Comparator,
+    def _noted_noise(
+        self, op_id: str, primary: Answer, again: tuple[Answer, float], diffs: list[FieldDiff]
     ) -> None:
-        """Send the request to the primary once more; remember where it differs from itself."""
-        op_id = operation.operation_id
-        started = time.perf_counter()
-        again = await self._send(self.primary, scope, headers, body)
-        diffs = compare_answers(comparator, primary, again, body)
+        """The primary answered the same request twice: remember where it differed."""
         self.noise.setdefault(op_id, set()).update(diff.pattern for diff in diffs)
         if self.store is not None:
+            answer, elapsed = again
             self.store.add(
                 Comparison(
                     self.primary.name,
@@ -380,16 +399,16 @@ class ShadowMirror:
                     op_id,
                     "noise",
                     primary.status,
-                    again.status,
+                    answer.status,
                     diffs,
                     primary_ms=0.0,
-                    candidate_ms=(time.perf_counter() - started) * 1000,
+                    candidate_ms=elapsed * 1000,
                 )
             )
 
     async def _send(
         self, backend: Backend, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> _Answer:
+    ) -> Answer:
         assert self.upstream is not None
         raw_path: bytes | None = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
@@ -408,14 +427,7 @@ class ShadowMirror:
                 content = b"".join(parts)
             finally:
                 await response.aclose()
-        return _Answer(response.status, _media_type(response.headers), content)
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    media_type: str
-    content: bytes
+        return Answer(response.status, _media_type(response.headers), content)
 
 
 def _media_type(headers: Any) -> str:
@@ -423,37 +435,3 @@ def _media_type(headers: Any) -> str:
         if name.lower() == b"content-type":
             return str(value.split(b";", 1)[0].strip().lower().decode("latin-1"))
     return ""
-
-
-def compare_answers(
-    comparator: Comparator, primary: _Answer, candidate: _Answer, request_body: bytes
-) -> list[FieldDiff]:
-    """Differences between two answers: the status, then the JSON body field by field."""
-    if primary.status != candidate.status:
-        return [
-            FieldDiff(STATUS_FIELD, STATUS_FIELD, "exact", "different status",
-                      primary.status, candidate.status)
-        ]  # fmt: skip
-    if primary.media_type != candidate.media_type:
-        return [
-            FieldDiff("$content-type", "$content-type", "exact", "different media type",
-                      primary.media_type, candidate.media_type)
-        ]  # fmt: skip
-    if primary.status >= 400:
-        return []  # both refused: the error shape is the contract suite's to check
-    if primary.media_type == "application/json":
-        try:
-            a, b = json.loads(primary.content), json.loads(candidate.content)
-        except ValueError as exc:
-            return [FieldDiff(BODY_FIELD, BODY_FIELD, "exact", f"not JSON: {exc}")]
-        try:
-            request = json.loads(request_body) if request_body else None
-        except ValueError:
-            request = None
-        return comparator.diff(a, b, request)
-    if "$" in comparator.rules or primary.content == candidate.content:
-        return []  # non-JSON answers: equal bytes, unless declared shape-only
-    return [
-        FieldDiff(BODY_FIELD, BODY_FIELD, "exact", f"{len(primary.content)} vs "
-                  f"{len(candidate.content)} bytes differ")
-    ]  # fmt: skip

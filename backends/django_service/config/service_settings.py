@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from backends.core.service_settings import BackendServiceSettings
@@ -47,6 +48,20 @@ class DjangoServiceSettings(BackendServiceSettings):
     # operation with one top-level field changed (numbers +1, text suffixed, booleans
     # flipped), so the shadow report and switch-check can be shown to catch a difference.
     test_perturb: str = Field(default="", validation_alias="ML_SERVICE_TEST_PERTURB")
+
+    @field_validator("test_perturb")
+    @classmethod
+    def _perturb_spec(cls, value: str) -> str:
+        op_id, _, field = value.strip().partition(":")
+        if value.strip() and not (op_id and field):
+            raise ValueError(f"expected <operation_id>:<field>, got {value!r}")
+        return value.strip()
+
+    @cached_property
+    def perturbed_field(self) -> tuple[str, str] | None:
+        """TEST ONLY: (operation id, field) of ML_SERVICE_TEST_PERTURB, parsed once."""
+        op_id, _, field = self.test_perturb.partition(":")
+        return (op_id, field) if self.test_perturb else None
 
 
 def database_from_url(url: str, connect_timeout_s: int = 5) -> dict[str, object]:

@@ -38,7 +38,7 @@ def run_operation(
     body = read_body(request, operation, settings.max_body_bytes, settings.body_timeout_s)
     prepared = flow.prepare(operation, body, path_params, notes)
     result: ApiResult
-    perturb = _perturbed_field(operation, runtime.settings)
+    perturb = _perturbed_field(operation, settings)
     if prepared.cache_key is not None:
         cached = runtime.cache.get(prepared.cache_key)
         runtime.metrics.cache_lookup(hit=bool(cached))
@@ -63,9 +63,10 @@ def run_operation(
 
 def _perturbed_field(operation: Operation, settings: DjangoServiceSettings) -> str | None:
     """TEST ONLY (ML_SERVICE_TEST_PERTURB): the field of this operation's answer to change."""
-    spec: str = settings.test_perturb
-    op_id, _, field = spec.partition(":")
-    return field if spec and op_id == operation.operation_id else None
+    perturbed = settings.perturbed_field  # parsed once, with the settings
+    if perturbed is None or perturbed[0] != operation.operation_id:
+        return None
+    return perturbed[1]
 
 
 def _perturb(content: bytes, field: str) -> bytes:
