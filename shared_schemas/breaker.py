@@ -28,6 +28,10 @@ class CircuitBreaker:
         """True while calls should be skipped."""
         return time.monotonic() < self._open_until
 
+    def succeeded(self) -> None:
+        """A check found the store working again: stop skipping it now."""
+        self._open_until = 0.0
+
     def failed(self) -> None:
         """A call failed or timed out: skip the store for the next ``retry_s``."""
         self.failures += 1
