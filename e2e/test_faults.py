@@ -98,13 +98,17 @@ def _sentiment(stack: Stack, phase: str, count: int, acknowledged: list[str]) ->
     return statuses
 
 
+SEARCH_TIMEOUT_S = 5.0  # > the vector store's pool acquire timeout (2 s), < its old 10 s
+
+
 def _search(stack: Stack) -> httpx.Response:
-    """A RAG search while the vector store is away: it waits for a pooled connection (the
-    vector store's pool timeout, 10 s) before its 503; on a frozen one it waits until the
-    server answers, so it is only sent while Postgres is down."""
+    """A RAG search while the vector store is away. It waited for a pooled connection (the
+    pool's 10 s timeout) before its 503; now at most the acquire timeout, and nothing while
+    the store's breaker is open. On a frozen store a query waits until the server answers,
+    so it is only sent while Postgres is down."""
     started = time.monotonic()
     response = stack.client.post(
-        "/api/v1/rag/search", json={"query": "where is the store"}, timeout=30
+        "/api/v1/rag/search", json={"query": "where is the store"}, timeout=SEARCH_TIMEOUT_S
     )
     print(f"search {response.status_code} in {(time.monotonic() - started) * 1000:.0f} ms")
     return response
@@ -190,18 +194,25 @@ def test_postgres_away(stack: Stack, fault: str) -> None:
         while time.monotonic() < ends:
             during += _sentiment(stack, f"postgres-{fault}", 1, acknowledged)
         status, body = _ready(stack)
-        search = _search(stack) if fault == "down" else None
+        searches = [_search(stack) for _ in range(3)] if fault == "down" else []
     finally:
         stack.postgres.up() if fault == "down" else stack.postgres.thaw()
     after = _recovered(stack)
+    # /ready's check closed the vector store's breaker: search answers again at once
+    searched_after = _search(stack).status_code if fault == "down" else None
     _sentiment(stack, f"postgres-{fault}-after", 3, acknowledged)
     assert set(during) == {200}
     # a frozen vector store holds the engine's checks past the deadline: "engine" fails
     failed = _failed_checks(body)
     assert status == 503 and "postgres" in failed, body
     assert failed & {"vector_store", "engine"}, body
-    if search is not None:  # the vector store is in the same Postgres: a 503, not a 500
+    # the vector store is in the same Postgres: a 503, not a 500, and soon (the client
+    # gives up after SEARCH_TIMEOUT_S); while its breaker is open, with Retry-After
+    for search in searches:
         assert search.status_code == 503, search.text
         assert set(search.json()) == {"error", "request_id"}
+    if searches:
+        assert "retry-after" in searches[-1].headers, searches[-1].headers
     assert after == (200, set())
+    assert searched_after is None or searched_after < 500, searched_after
     assert set(acknowledged) - _stored(stack.pg_url, acknowledged) == set()

@@ -22,6 +22,7 @@ from gateway.keys import KeyGrant, KeyStore, KeyStoreUnavailable, scope_of, utc_
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import RateLimiter
 from gateway.settings import GatewayConfigError, GatewaySettings
+from shared_schemas.breaker import CircuitBreaker
 from shared_schemas.request_meta import CREDITS_HEADER
 
 log = logging.getLogger("gateway.admission")
@@ -51,14 +52,19 @@ class Admission:
         self._limiter: RateLimiter | None = None
         self._budgets: Budgets | None = None
         self._reconciling: asyncio.Task[None] | None = None
+        self.redis_breaker: CircuitBreaker | None = None
 
     async def start(self) -> None:
         settings = self.settings
+        # One breaker for the one Redis: once the rate limiter or the budgets found it
+        # dead, neither waits for it again until GATEWAY_REDIS_RETRY_S has passed.
+        self.redis_breaker = redis_breaker = CircuitBreaker(settings.redis_retry_s)
         if settings.rate_limit_per_minute and settings.redis_url:
             self._limiter = RateLimiter(
                 settings.redis_url,
                 settings.rate_limit_per_minute,
                 self.metrics,
+                redis_breaker,
                 settings.rate_limit_redis_timeout_s,
             )
         if settings.database_keys and settings.database_url and settings.redis_url:
@@ -71,7 +77,7 @@ class Admission:
             )
             await self.key_store.start()
             self._budgets = Budgets(
-                settings.redis_url, self.metrics, settings.budget_redis_timeout_s
+                settings.redis_url, self.metrics, redis_breaker, settings.budget_redis_timeout_s
             )
             self._reconciling = asyncio.create_task(self._reconcile_budgets())
 

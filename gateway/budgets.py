@@ -9,16 +9,21 @@ once the work is done. Postgres holds the truth (``ml_service_requests.credits_c
 ``reconcile`` raises each counter to the stored sum, which repairs a counter lost with
 Redis or charges the backends recorded that the gateway did not see.
 
-Redis down: budgets are not enforced (fail open, counted in
-``gateway_budget_fail_open_total``), as with rate limits: losing Redis must not take the
-API down, and reconciliation catches the counters up once it is back.
+Redis down or frozen: budgets are not enforced (fail open, counted in
+``gateway_budget_fail_open_total``), as with rate limits. Chosen deliberately: a budget is
+a spending guard, not the bill. Every charge is still recorded by the backends in
+Postgres (billing and ``GET /gateway/usage`` read that), and reconciliation raises the
+counters to it once Redis is back, so an outage can only let a key overshoot its budget
+by what it spends during the outage (bounded by its rate); failing closed would refuse
+every request of every key with a budget for as long as Redis is away. The gateway's Redis
+breaker (``shared_schemas.breaker``, shared with the rate limiter) keeps a dead Redis to
+one timeout per ``GATEWAY_REDIS_RETRY_S``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +33,7 @@ from redis.exceptions import RedisError
 
 from gateway.keys import Budget
 from gateway.metrics import GatewayMetrics
+from shared_schemas.breaker import CircuitBreaker
 
 log = logging.getLogger("gateway.budgets")
 
@@ -98,27 +104,26 @@ class Budgets:
         self,
         redis_url: str,
         metrics: GatewayMetrics,
+        breaker: CircuitBreaker,
         timeout_s: float = 0.25,
-        retry_store_after_s: float = 5.0,
     ) -> None:
         self._metrics = metrics
         self._client = redis.Redis.from_url(
             redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._raise = self._client.register_script(_RAISE_SCRIPT)
-        self._retry_store_after_s = retry_store_after_s
-        self._down_until = 0.0
+        self._breaker = breaker
 
     def _store_down(self, exc: BaseException) -> None:
-        self._down_until = time.monotonic() + self._retry_store_after_s
+        self._breaker.failed()
         log.warning(
-            "budget store unreachable (%s); budgets unchecked for %.0f s",
+            "budget store unreachable (%s); budgets unchecked for %g s",
             type(exc).__name__,
-            self._retry_store_after_s,
+            self._breaker.retry_s,
         )
 
     def _skipped(self) -> bool:
-        return time.monotonic() < self._down_until
+        return self._breaker.is_open()
 
     async def check(self, budgets: Sequence[Budget], now: datetime | None = None) -> None:
         """Raise BudgetExceeded when one of ``budgets`` is used up for its current period."""

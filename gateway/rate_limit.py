@@ -1,4 +1,13 @@
-"""Redis-backed sliding-window rate limits, shared by every gateway replica; fails open."""
+"""Redis-backed sliding-window rate limits, shared by every gateway replica; fails open.
+
+Redis down or frozen: requests pass unlimited (counted in
+``gateway_rate_limit_fail_open_total``). The limit protects the backends from one client's
+excess; failing closed would turn a Redis outage into a total API outage, and the backends
+still shed overload themselves (503 with Retry-After from full inference queues). The
+gateway's Redis breaker (``shared_schemas.breaker``, shared with the budgets) keeps a dead
+Redis to one ``GATEWAY_RATE_LIMIT_REDIS_TIMEOUT_S`` wait per ``GATEWAY_REDIS_RETRY_S``;
+the requests in between do not touch Redis at all.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from gateway.metrics import GatewayMetrics
+from shared_schemas.breaker import CircuitBreaker
 
 log = logging.getLogger("gateway.rate_limit")
 
@@ -47,8 +57,8 @@ class RateLimiter:
         redis_url: str,
         per_minute: int,
         metrics: GatewayMetrics,
+        breaker: CircuitBreaker,
         timeout_s: float = 0.25,
-        retry_store_after_s: float = 5.0,
     ) -> None:
         self.per_minute = per_minute
         self._metrics = metrics
@@ -56,15 +66,14 @@ class RateLimiter:
             redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._script = self._client.register_script(_SCRIPT)
-        self._retry_store_after_s = retry_store_after_s
-        self._down_until = 0.0
+        self._breaker = breaker
 
     async def check(self, identity: str) -> int | None:
         """None when the request may pass, else the Retry-After in seconds."""
-        now = time.time()
-        if now < self._down_until:
+        if self._breaker.is_open():
             self._metrics.rate_limit_fail_open.inc()
             return None
+        now = time.time()
         window = int(now // WINDOW_S)
         elapsed = now - window * WINDOW_S
         keys = [f"gw:rl:{identity}:{window}", f"gw:rl:{identity}:{window - 1}"]
@@ -75,12 +84,12 @@ class RateLimiter:
         except (RedisError, OSError, TimeoutError) as exc:
             # Rate limiting protects the backends; losing Redis must not take the API down.
             # While it is down, skip it for a few seconds instead of paying a timeout each time.
-            self._down_until = now + self._retry_store_after_s
+            self._breaker.failed()
             self._metrics.rate_limit_fail_open.inc()
             log.warning(
-                "rate limit store unreachable (%s); failing open for %.0f s",
+                "rate limit store unreachable (%s); failing open for %g s",
                 type(exc).__name__,
-                self._retry_store_after_s,
+                self._breaker.retry_s,
             )
             return None
         if allowed:

@@ -107,6 +107,9 @@ class GatewaySettings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_redis_timeout_s: float = Field(default=0.25, gt=0)
+    # After Redis failed or timed out (rate limits, budgets), it is skipped this long (both
+    # fail open meanwhile), then tried again: a dead Redis costs one timeout per interval.
+    redis_retry_s: float = Field(default=5.0, gt=0)
 
     # Shadow mode (gateway/shadow.py): mirror sampled requests to this backend and compare.
     shadow: str | None = Field(default=None, validation_alias="ML_SERVICE_SHADOW")

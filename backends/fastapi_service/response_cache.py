@@ -3,7 +3,7 @@
 A key is the same in every backend (endpoint + normalised body + model), so a response
 cached by one backend is served by the other. Redis or Postgres trouble degrades to a
 miss, never to an error response, and a store that failed is skipped for a while (see
-``backends.core.persistence.breaker``): a frozen Redis or Postgres costs one timeout per
+``shared_schemas.breaker``): a frozen Redis or Postgres costs one timeout per
 interval, not one per request.
 """
 
@@ -18,9 +18,9 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from backends.core.persistence import sql
-from backends.core.persistence.breaker import CircuitBreaker
 from backends.core.persistence.memory_cache import MemoryCache
 from backends.fastapi_service.request_log import RequestLogWriter
+from shared_schemas.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 

@@ -239,3 +239,59 @@ def test_a_backend_error_outside_the_error_shape_is_put_in_it(status: int) -> No
         "request_id": "p-1",
     }
     assert response.headers["x-request-id"] == "p-1"
+
+
+class _SilentBackend:
+    """Accepts connections and never answers; notes when the first one arrived."""
+
+    def __init__(self) -> None:
+        self.opened_at: float | None = None
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        held = []
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                break
+            self.opened_at = self.opened_at or time.monotonic()
+            held.append(conn)
+        for conn in held:
+            conn.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_ready_checks_the_fallback_at_the_same_time() -> None:
+    """Both backends silent: /ready is 503 after one health timeout, not one per backend.
+
+    Checked one after the other, the fallback was asked only once the selected backend's
+    check had timed out (6 s for /ready with a 3 s check timeout)."""
+    timeout_s = 2.0
+    primary, fallback = _SilentBackend(), _SilentBackend()
+    backends = {"primary": primary.url, "fallback": fallback.url}
+    settings = make_settings(
+        backends, "primary", fallback="fallback", timeouts={"health": timeout_s}
+    )
+    try:
+        with run_gateway(settings) as running:
+            started = time.monotonic()
+            ready = running.client.get("/ready")
+            elapsed = time.monotonic() - started
+    finally:
+        primary.close()
+        fallback.close()
+    assert primary.opened_at is not None and fallback.opened_at is not None
+    gap = fallback.opened_at - primary.opened_at
+    print(
+        f"/ready {ready.status_code} in {elapsed * 1000:.0f} ms, fallback asked {gap:.3f} s later"
+    )
+    assert ready.status_code == 503
+    failed = {detail["loc"][1] for detail in ready.json()["error"]["details"]}
+    assert failed == {"backend:primary", "backend:fallback"}
+    # the fallback was asked while the selected backend was still being waited for
+    assert gap < timeout_s / 2

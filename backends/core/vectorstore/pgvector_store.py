@@ -3,11 +3,19 @@
 The default store: every backend process sees the same collections through the shared
 database. Schema and layout are described in ``pg_schema`` (the store creates its own
 ``ml_vector_*`` tables; Django migrations own only the request-log tables).
+
+PostgreSQL away: a request waits at most ``acquire_timeout_s`` for a pooled connection
+(psycopg's pool keeps callers waiting while it reconnects in the background), and after a
+failure the store is skipped for ``retry_s`` (``shared_schemas.breaker``): requests get
+their 503 at once instead of each waiting for the pool (RAG search waited 10 s). The
+readiness ping always asks, so /ready tells the truth, and closes the breaker when it
+succeeds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +41,7 @@ from backends.core.vectorstore.base import (
     stats_from,
 )
 from backends.core.vectorstore.sanitize import clean_metadata, clean_text
+from shared_schemas.breaker import CircuitBreaker
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 _C, _K = pg_schema.COLLECTIONS, pg_schema.CHUNKS
@@ -81,17 +90,45 @@ def search_statement(collection: str, dimensions: int, *, filtered: bool) -> sql
     ).format(col=column, q=query, table=sql.Identifier(_K), where=where)
 
 
+# Connection-level failures (no server answer, class 08, the server going away); a
+# cancelled or refused statement says nothing about the next request's connection.
+_GONE = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _connection_failure(exc: Exception) -> bool:
+    if isinstance(exc, PoolTimeout):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _GONE
+
+
+class VectorStoreDown(ProviderUnavailable):
+    """PostgreSQL failed a moment ago: the store is skipped until the breaker closes."""
+
+    retry_after_s = 5
+
+
 class PgVectorStore:
     """Collections as rows of ``ml_vector_collections``; chunks in ``ml_vector_chunks``."""
 
     kind: StoreKind = "pgvector"
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 10):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout_s: float = 10,
+        acquire_timeout_s: float = 2.0,
+        retry_s: float = VectorStoreDown.retry_after_s,
+    ):
+        self._breaker = CircuitBreaker(retry_s)
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
-            timeout=timeout_s,
+            timeout=acquire_timeout_s,
             kwargs={"autocommit": True},
             open=False,
             name="ml-vector-store",
@@ -106,12 +143,24 @@ class PgVectorStore:
             ) from exc
 
     @contextlib.contextmanager
-    def _conn(self, timeout_s: float | None = None) -> Iterator[Conn]:
-        """A pooled connection; lost connections become ProviderUnavailable (503)."""
+    def _conn(self, timeout_s: float | None = None, *, probe: bool = False) -> Iterator[Conn]:
+        """A pooled connection; lost connections become ProviderUnavailable (503).
+
+        Skipped (503 at once) while the breaker is open, except for a ``probe``.
+        """
+        if self._breaker.is_open() and not probe:
+            down = VectorStoreDown(
+                "vector store (PostgreSQL) unavailable: it failed less than"
+                f" {self._breaker.retry_s:g} s ago"
+            )
+            down.retry_after_s = max(1, math.ceil(self._breaker.retry_s))
+            raise down
         try:
             with self._pool.connection(timeout=timeout_s) as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
+            if _connection_failure(exc):
+                self._breaker.failed()
             raise ProviderUnavailable(f"vector store (PostgreSQL) unavailable: {exc}") from exc
         except psycopg.errors.DataException as exc:
             raise InvalidInput(f"value rejected by the vector store: {exc}") from exc
@@ -242,8 +291,10 @@ class PgVectorStore:
         return stats_from(self.list_collections())
 
     def ping(self, timeout_s: float = 2.0) -> None:
-        with self._conn(timeout_s) as conn:
+        """One query, even while the breaker is open; closes it when PostgreSQL answers."""
+        with self._conn(timeout_s, probe=True) as conn:
             conn.execute("SELECT 1")
+        self._breaker.succeeded()
 
     def close(self) -> None:
         self._pool.close()

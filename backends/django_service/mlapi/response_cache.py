@@ -5,7 +5,7 @@ so a response cached by one backend is served by the other. Redis or Postgres tr
 degrades to a miss, never to an error response. Postgres writes and hit counters go
 through the background writer; only a Redis miss costs a Postgres read, waited for
 ``sql.CACHE_READ_TIMEOUT_S`` at most (``PgReader``). A store that failed is skipped for a
-while (``backends.core.persistence.breaker``): a frozen Redis or Postgres costs one
+while (``shared_schemas.breaker``): a frozen Redis or Postgres costs one
 timeout per interval, not one per request.
 """
 
@@ -18,10 +18,10 @@ from functools import cache
 import redis
 
 from backends.core.persistence import sql
-from backends.core.persistence.breaker import CircuitBreaker
 from backends.core.persistence.memory_cache import MemoryCache
 from backends.django_service.mlapi.pg_reader import PgReader
 from backends.django_service.mlapi.request_log import BackgroundWriter, CacheRow
+from shared_schemas.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
