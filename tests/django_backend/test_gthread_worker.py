@@ -2,7 +2,8 @@
 
 A real gunicorn worker (its thread pool serving a WSGI app) on a real listening socket
 with clients already connected and their requests sent: one turn of the accept loop
-must take all of them, up to the worker's thread count and its connection limit.
+must take all of them, up to its thread count and its connection limit, when it is the
+only worker (several workers keep gthread's one per turn, so they share the socket).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ def _app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
 
 
 @contextlib.contextmanager
-def _worker(threads: int, worker_connections: int) -> Iterator[tuple[Any, socket.socket]]:
+def _worker(
+    threads: int, worker_connections: int, workers: int = 1
+) -> Iterator[tuple[Any, socket.socket]]:
     cfg = Config()
+    cfg.set("workers", workers)
     cfg.set("threads", threads)
     cfg.set("worker_connections", worker_connections)
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
@@ -71,15 +75,15 @@ def _answer(client: socket.socket) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("threads", "worker_connections", "accepted"),
-    [(4, 1000, 4), (8, 1000, 6), (8, 3, 3)],
-    ids=["up-to-threads", "all-waiting", "connection-limit"],
+    ("workers", "threads", "worker_connections", "accepted"),
+    [(1, 4, 1000, 4), (1, 8, 1000, 6), (1, 8, 3, 3), (2, 8, 1000, 1)],
+    ids=["up-to-threads", "all-waiting", "connection-limit", "one-when-shared"],
 )
 def test_one_turn_accepts_the_waiting_connections(
-    threads: int, worker_connections: int, accepted: int
+    workers: int, threads: int, worker_connections: int, accepted: int
 ) -> None:
     with (
-        _worker(threads, worker_connections) as (worker, listener),
+        _worker(threads, worker_connections, workers) as (worker, listener),
         _waiting_clients(listener, 6) as clients,
     ):
         worker.accept(listener)  # one readable event on the listener
