@@ -19,6 +19,7 @@ from gunicorn.app.base import BaseApplication
 from backends.django_service.config.service_settings import DjangoServiceSettings
 
 SETTINGS_MODULE = "backends.django_service.config.settings.base"
+THREADED_WORKER = "backends.django_service.gthread_worker.BatchAcceptThreadWorker"
 logger = logging.getLogger(__name__)
 
 
@@ -40,7 +41,8 @@ def gunicorn_options(service: DjangoServiceSettings) -> dict[str, Any]:
     return {
         "bind": [f"{service.host}:{service.port}"],
         "workers": service.workers,
-        "worker_class": "gthread" if service.threads > 1 else "sync",
+        # gthread, accepting every waiting connection per turn of its loop (not one)
+        "worker_class": THREADED_WORKER if service.threads > 1 else "sync",
         "threads": service.threads,
         "preload_app": False,
         "timeout": service.worker_timeout_s,

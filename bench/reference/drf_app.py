@@ -1,7 +1,8 @@
 """A bare Django REST framework project: APIViews returning Responses, no middleware.
 
 API-only DRF settings (JSON renderer, no authentication), served by the Django backend's
-own gunicorn options (sync workers, same count and timeouts) without its worker hooks.
+own gunicorn options (its worker class, DJANGO_WORKERS x DJANGO_THREADS, timeouts) without
+its worker hooks.
 The views live in ``drf_views``: DRF reads its settings when its classes are defined.
 """
 

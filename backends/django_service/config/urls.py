@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.staticfiles.views import serve
-from django.urls import include, path, re_path
+from django.urls import path, re_path
+
+from backends.django_service.mlapi.urls import urlpatterns as api_urlpatterns
 
 urlpatterns = [
-    path("", include("backends.django_service.mlapi.urls")),
+    # the API's routes at the top level, not include()d: one resolver level per request
+    *api_urlpatterns,
     path("admin/", admin.site.urls),
     # The admin's own CSS/JS, served without collectstatic: operators only, low traffic.
     re_path(r"^static/(?P<path>.+)$", serve, {"insecure": True}),

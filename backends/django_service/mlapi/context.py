@@ -13,6 +13,16 @@ from shared_schemas import request_meta
 _ATTRIBUTE = "_mlapi_context"
 
 
+def meta_key(header: str) -> str:
+    """The WSGI environ key of a request header (``request.headers`` reads the same key)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+# read from META: request.headers builds a dict of every header on first use, which a
+# request that leaves no log row (/health, /live) never needs
+_REQUEST_ID_KEY = meta_key(request_meta.REQUEST_ID_HEADER)
+
+
 @dataclass
 class RequestContext:
     request_id: str
@@ -21,7 +31,7 @@ class RequestContext:
 
 
 def attach_context(request: HttpRequest) -> RequestContext:
-    given = request.headers.get(request_meta.REQUEST_ID_HEADER)
+    given = request.META.get(_REQUEST_ID_KEY)
     context = RequestContext(request_id=request_meta.request_id_from(given))
     setattr(request, _ATTRIBUTE, context)
     return context

@@ -18,9 +18,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from backends.core.metering.meter import Meter
 from backends.core.persistence.log_notes import RequestFacts, request_record
 from backends.django_service.mlapi import runtime
-from backends.django_service.mlapi.context import RequestContext, attach_context
+from backends.django_service.mlapi.context import RequestContext, attach_context, meta_key
 from backends.django_service.mlapi.errors import is_shaped, reshape, response_for_exception
 from shared_schemas import request_meta
+
+_GATEWAY_SECRET_KEY = meta_key(request_meta.GATEWAY_SECRET_HEADER)
 
 
 class RequestContextMiddleware:
@@ -34,9 +36,10 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         context = attach_context(request)
         from_gateway = request_meta.from_gateway(
-            request.headers.get(request_meta.GATEWAY_SECRET_HEADER), self.gateway_secret
+            request.META.get(_GATEWAY_SECRET_KEY), self.gateway_secret
         )
-        context.notes.shadow = request_meta.is_shadow(from_gateway, request.headers)
+        # only a gateway request can be a shadow copy: the others never build request.headers
+        context.notes.shadow = from_gateway and request_meta.is_shadow(True, request.headers)
         try:
             response = self.get_response(request)
         except Exception as exc:  # Django converts exceptions below us; this is the last net
