@@ -141,7 +141,10 @@ _current: Runtime | None = None
 def build_runtime(service: DjangoServiceSettings) -> Runtime:
     """Open everything the process serves with (the engine connects its stores here)."""
     engine = Engine(_engine_settings(service), service_name=service.service_name)
-    engine.start()
+    # A worker respawned while Postgres is away must serve what needs no database: one
+    # that fails to boot halts the whole gunicorn server. The main process checked the
+    # database before forking (``__main__.schema_problem``).
+    engine.start(tolerate_outage=True)
     writer = BackgroundWriter(
         service.database_url,
         service.log_flush_interval_s,
