@@ -22,22 +22,21 @@ class DjangoServiceSettings(BackendServiceSettings):
     )
     secret_key: SecretStr = SecretStr("dev-only-not-secret")
     debug: bool = False
-    # One worker of many request threads (gunicorn gthread): the requests waiting on a model
-    # share its batches and the models are loaded once. Two rounds at 64 connections, load
-    # average 6-13 from other jobs (rough), uncached embeddings req/s / RSS:
-    #   2 sync workers (batches of 1):   24 and 14 / 640 MB; /health 197 and 166 req/s
-    #   2 gthread workers x 32 threads:  41 and 95 / 670-700 MB; /health 1310 and 1579
-    #   1 gthread worker x 64 threads:   69 and 55 / 385-392 MB; /health 936 and 1268
-    # Two workers were not clearly faster and hold two copies of every model; with keep-
-    # alive one of them may accept most connections (a worker with 1 batch of 22 seen).
-    # Re-measure on a quiet machine: DJANGO_WORKERS=2 is a setting away.
-    workers: int = Field(default=1, ge=1, le=64)
+    # Two gthread workers of 64 request threads: the requests waiting on a model share
+    # their worker's batches, and two processes keep both cores for the rest. Quiet machine
+    # (load 3), 64 connections, /live req/s (p99) / uncached embeddings req/s / RSS:
+    #   2 sync workers (batches of 1):  3983 (28 ms) / 198 / 654 MB
+    #   2 gthread workers x 32 threads: 2221 (73 ms) / 369 / 689 MB
+    #   1 gthread worker x 128 threads: 1062 (174 ms) / 342 / 398 MB
+    # One worker saves one copy of the models (~290 MB) but runs all Python on one core.
+    # A worker respawned during a database outage serves (the store connects later).
+    workers: int = Field(default=2, ge=1, le=64)
     # Request threads per worker; 1 is gunicorn's sync worker (a batch of one per process).
-    # Twice the bench's 64 model connections: a request waits for a free thread before it
-    # is even read, so with 64 threads all busy on the model /health waited for a model
-    # request to finish (4 probe connections: 13 req/s, p50 377 ms, p99 760 ms; with 128
-    # threads 75 req/s, p50 46 ms, p99 519 ms, load average 12-14).
-    threads: int = Field(default=128, ge=1, le=256)
+    # A request waits for a free thread before it is even read, so model requests may hold
+    # only 3/4 of them (INFERENCE_MAX_CALLERS, ``runtime.model_threads``: 48 of 64, then a
+    # prompt 503) and /health always finds one; 2 x 48 leave room for the bench's 64 model
+    # connections when the workers do not share them evenly.
+    threads: int = Field(default=64, ge=1, le=256)
     allowed_hosts: list[str] = ["*"]
     # a request may transcribe long audio for minutes of CPU before it answers
     worker_timeout_s: int = Field(default=300, ge=5)
