@@ -22,9 +22,9 @@ class DjangoServiceSettings(BackendServiceSettings):
     )
     secret_key: SecretStr = SecretStr("dev-only-not-secret")
     debug: bool = False
-    # Two gthread workers of 64 request threads: the requests waiting on a model share
-    # their worker's batches, and two processes keep both cores for the rest. Quiet machine
-    # (load 3), 64 connections, /live req/s (p99) / uncached embeddings req/s / RSS:
+    # Two gthread workers: the requests waiting on a model share their worker's batches,
+    # and two processes keep both cores for the rest. Quiet machine (load 3), 64
+    # connections, /live req/s (p99) / uncached embeddings req/s / RSS:
     #   2 sync workers (batches of 1):  3983 (28 ms) / 198 / 654 MB
     #   2 gthread workers x 32 threads: 2221 (73 ms) / 369 / 689 MB
     #   1 gthread worker x 128 threads: 1062 (174 ms) / 342 / 398 MB
@@ -33,10 +33,11 @@ class DjangoServiceSettings(BackendServiceSettings):
     workers: int = Field(default=2, ge=1, le=64)
     # Request threads per worker; 1 is gunicorn's sync worker (a batch of one per process).
     # A request waits for a free thread before it is even read, so model requests may hold
-    # only 3/4 of them (INFERENCE_MAX_CALLERS, ``runtime.model_threads``: 48 of 64, then a
-    # prompt 503) and /health always finds one; 2 x 48 leave room for the bench's 64 model
-    # connections when the workers do not share them evenly.
-    threads: int = Field(default=64, ge=1, le=256)
+    # only some of them (INFERENCE_MAX_CALLERS, ``runtime.model_threads``: 64 of 80, then a
+    # prompt 503) and /health always finds one. 64 per worker, not 2 x 32: the workers do
+    # not share connections evenly (2 x 48 places refused 3136 of 4038 requests of the
+    # bench's 64 model connections; 2 x 64: none).
+    threads: int = Field(default=80, ge=1, le=256)
     allowed_hosts: list[str] = ["*"]
     # a request may transcribe long audio for minutes of CPU before it answers
     worker_timeout_s: int = Field(default=300, ge=5)

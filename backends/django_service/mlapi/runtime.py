@@ -193,11 +193,12 @@ def _engine_settings(service: DjangoServiceSettings) -> EngineSettings:
 def model_threads(threads: int) -> int:
     """How many of a worker's request threads may wait on the models at once.
 
-    A quarter (at least 4) stays free: gthread hands a request to a thread before reading
-    it, so with every thread waiting on a model /health waited for a model answer (p99
-    760 ms); past the cap a model request is a prompt 503 with Retry-After.
+    A quarter of them, at least 4 and at most 16, stay free: gthread hands a request to a
+    thread before reading it, so with every thread waiting on a model /health waited for
+    a model answer (p99 760 ms); past the cap a model request is a prompt 503 with
+    Retry-After.
     """
-    return max(1, threads - max(4, threads // 4))
+    return max(1, threads - max(4, min(16, threads // 4)))
 
 
 def start_runtime() -> Runtime:
