@@ -80,8 +80,10 @@ RAG_SEARCH = RequestSpec(
     ),
 )
 # 8 texts per request: at 64 connections up to 512 items want the queue, twice the default
-# INFERENCE_QUEUE_SIZE (256). Single texts cannot get there: a backend runs at most its
-# request threads' worth of model requests at once (64), the rest wait for a thread.
+# INFERENCE_QUEUE_SIZE (256). Single texts cannot get there: FastAPI runs at most its
+# FASTAPI_ENGINE_THREADS (64) at once, the rest wait for a thread; a Django worker
+# refuses single texts past its 64 model places (INFERENCE_MAX_CALLERS), more than the
+# bench's 64 connections give one worker.
 OVERLOAD_TEXTS = 8
 EMBED_OVERLOAD = RequestSpec(
     "POST",

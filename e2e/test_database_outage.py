@@ -7,6 +7,9 @@ writers' three failed flushes; sentiment needs no database, so it keeps answerin
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -79,3 +82,49 @@ def test_no_acknowledged_request_is_lost_in_an_outage(
     assert set(statuses) == {200}, statuses
     assert any("-during-" in request_id for request_id in acknowledged)
     assert sorted(set(acknowledged) - stored) == []
+
+
+def _worker_pids(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def test_a_django_worker_that_boots_in_an_outage_serves(
+    migrated_pg_url: str, redis_url: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """Both gunicorn workers killed while Postgres is away: their replacements boot during
+    the outage and answer what needs no database (a worker failing to boot halts the whole
+    gunicorn server), and the vector store connects once Postgres is back."""
+    env = {**backend_env(proxy.dsn_through(migrated_pg_url), redis_url), "DJANGO_WORKERS": "2"}
+    with (
+        running_service(BACKEND_MODULES["django"], env, tmp_path) as service,
+        httpx.Client(base_url=service.base_url, timeout=30) as client,
+    ):
+        master = service.process.pid
+        deadline = time.monotonic() + 60
+        while len(old := _worker_pids(master)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proxy.down()
+        for pid in old:
+            os.kill(pid, signal.SIGKILL)
+        statuses: list[int] = []
+        while time.monotonic() < deadline and service.process.poll() is None:
+            with contextlib.suppress(httpx.TransportError):
+                response = client.post(
+                    "/api/v1/analysis/sentiment", json={"text": "booted in an outage"}
+                )
+                statuses.append(response.status_code)
+                if response.status_code == 200 and not _worker_pids(master) & old:
+                    break
+            time.sleep(0.2)
+        assert service.process.poll() is None, service.log()[-3000:]
+        assert statuses and statuses[-1] == 200, statuses
+        # a store request during the outage is a prompt 503, not a hang
+        away = client.get("/api/v1/rag/collections")
+        assert away.status_code == 503, away.text
+        proxy.up()
+        while time.monotonic() < deadline:
+            if client.get("/api/v1/rag/collections").status_code == 200:
+                break
+            time.sleep(0.3)
+        assert client.get("/api/v1/rag/collections").status_code == 200

@@ -2,11 +2,15 @@
 
 Models load lazily on first use; the vector store and the calibration
 history connect in ``start`` so a misconfigured database fails at start-up, with the
-message the store gives (e.g. the missing vector extension and both ways out).
+message the store gives (e.g. the missing vector extension and both ways out). A server
+process that may boot during an outage (a gunicorn worker respawned while Postgres is
+away) starts with ``tolerate_outage``: it serves what needs no store and connects the
+store in the background.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -18,7 +22,7 @@ from backends.core.complexity.pg_history import PostgresCalibrationHistory
 from backends.core.complexity.service import ComplexityService
 from backends.core.embeddings.registry import EmbeddingRegistry
 from backends.core.embeddings.service import EmbeddingService
-from backends.core.errors import ProviderUnavailable
+from backends.core.errors import ProviderUnavailable, StoreUnreachable
 from backends.core.inference.runtime import InferenceRuntime
 from backends.core.llm.base import LLMProvider
 from backends.core.llm.factory import build_llm_provider
@@ -27,6 +31,10 @@ from backends.core.settings import EngineSettings
 from backends.core.transcription.service import TranscriptionService
 from backends.core.vectorstore.base import VectorStore
 from backends.core.vectorstore.factory import build_vector_store
+
+logger = logging.getLogger(__name__)
+# Between two attempts to connect a store that was unreachable at start-up.
+STORE_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -53,12 +61,47 @@ class Engine:
         self._store: VectorStore | None = None
         self._rag: RagService | None = None
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._store_error: str | None = None
         self.complexity = ComplexityService(InMemoryCalibrationHistory())
 
-    def start(self) -> None:
-        """Connect the vector store and the shared calibration history (fails fast)."""
-        self._store = build_vector_store(self.settings)
+    def start(self, *, tolerate_outage: bool = False) -> None:
+        """Connect the vector store and the shared calibration history (fails fast).
+
+        With ``tolerate_outage``, a store that cannot be reached (StoreUnreachable, not a
+        misconfiguration) does not fail the start: a thread connects it once it answers,
+        and until then store requests get a prompt 503.
+        """
+        try:
+            self._store = build_vector_store(self.settings)
+        except StoreUnreachable as exc:
+            if not tolerate_outage:
+                raise
+            logger.warning("vector store unreachable at start-up, connecting later: %s", exc)
+            self._store_error = str(exc)
+            threading.Thread(target=self._connect_store, name="store-connect", daemon=True).start()
         self.complexity = ComplexityService(self._calibration_history())
+
+    def _connect_store(self) -> None:
+        while not self._closed.wait(STORE_RETRY_S):
+            try:
+                store = build_vector_store(self.settings)
+            except StoreUnreachable as exc:
+                self._store_error = str(exc)
+                continue
+            except Exception as exc:  # e.g. the vector extension missing: say so, stop
+                self._store_error = str(exc)
+                logger.exception("the vector store cannot be used")
+                return
+            with self._lock:
+                closed = self._closed.is_set()
+                if not closed:
+                    self._store = store
+            if closed:
+                store.close()
+            else:
+                logger.info("vector store connected")
+            return
 
     def _calibration_history(self) -> CalibrationHistory:
         if not self.settings.database_url:
@@ -73,7 +116,7 @@ class Engine:
         """RAG over the default embedding model (created on first use)."""
         with self._lock:
             if self._store is None:
-                raise ProviderUnavailable("the vector store is not started")
+                raise ProviderUnavailable(self._not_connected())
             if self._rag is None:
                 self._rag = RagService(self._store, self.embedding_registry.resolve(None), self.llm)
             return self._rag
@@ -83,7 +126,7 @@ class Engine:
         checks: dict[str, ReadinessCheck] = {}
         try:
             if self._store is None:
-                raise ProviderUnavailable("not started")
+                raise ProviderUnavailable(self._not_connected())
             self._store.ping()
             checks["vector_store"] = ReadinessCheck(True, self.settings.resolved_vector_store)
         except Exception as exc:
@@ -109,8 +152,15 @@ class Engine:
         ok = not any(q.saturated for q in queues)
         return ReadinessCheck(ok, detail or "idle", required=False)
 
+    def _not_connected(self) -> str:
+        if self._store_error is None:
+            return "the vector store is not started"
+        return f"the vector store is not connected yet: {self._store_error}"
+
     def close(self) -> None:
         self.inference.close()
+        with self._lock:
+            self._closed.set()
         if self._store is not None:
             self._store.close()
         if self._history_pool is not None:

@@ -78,6 +78,10 @@ class ProviderUnavailable(MLServiceError):
     code = "service_unavailable"
 
 
+class StoreUnreachable(ProviderUnavailable):
+    """A store could not be reached (an outage), as opposed to one that is misconfigured."""
+
+
 class UpstreamError(MLServiceError):
     """A hosted provider answered with an error or could not be reached."""
 

@@ -40,6 +40,10 @@ class EngineSettings(BaseSettings):
     # while 32 short texts (<= 32 tokens) still fit in one call.
     inference_max_batch_tokens: int = Field(default=1024, ge=1)
     inference_threads: int | None = Field(default=None, ge=1, le=256)  # None: usable cores
+    # Threads of this process that may wait on the models at once; the next blocking call
+    # is a 503 with Retry-After. None: no cap of its own (the Django backend derives one
+    # from its request threads, so model requests never hold every thread).
+    inference_max_callers: int | None = Field(default=None, ge=1, le=1024)
 
     # text generation (RAG answers, /analysis/generate); unset = a hosted provider whose key
     # is set (OpenAI first), else the packaged local model, else extractive

@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from backends.core.embeddings.local import MiniLMModel, TextVector
-from backends.core.inference.batching import BatchLimits, BatchQueue
+from backends.core.inference.batching import BatchLimits, BatchQueue, CallerGate
 from backends.core.inference.metrics import InferenceMetrics
 from backends.core.inference.runtime import usable_cores
 
@@ -67,9 +67,10 @@ def gated_queue(
     max_batch_size: int = 32,
     max_batch_tokens: int = 8192,
     metrics: InferenceMetrics | None = None,
+    max_callers: int | None = None,
 ) -> BatchQueue[str, Ids, TextVector]:
     limits = BatchLimits(queue_size, max_batch_size, max_batch_tokens)
-    return BatchQueue(model, limits, metrics or InferenceMetrics())
+    return BatchQueue(model, limits, metrics or InferenceMetrics(), CallerGate(max_callers))
 
 
 def unit(vector: Any) -> npt.NDArray[np.float64]:

@@ -285,6 +285,36 @@ def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
         queue.close()
 
 
+def test_threads_past_the_caller_cap_are_refused_at_once_with_retry_after() -> None:
+    """A threaded server's request threads blocked on the model are capped (the rest stay
+    free for /health): the next caller is a prompt 503, and a place frees when one ends."""
+    model = GatedMiniLM()
+    metrics = InferenceMetrics()
+    queue = gated_queue(model, max_callers=2, metrics=metrics)
+    pool = [threading.Thread(target=queue.run, args=([t],)) for t in TEXTS[:2]]
+    try:
+        for thread in pool:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while queue.callers.callers < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(Overloaded) as refused:
+            queue.run([TEXTS[2]])
+        retry_after = refused.value.retry_after_s
+        assert refused.value.status_code == 503 and retry_after is not None and retry_after >= 1
+        rejected = metrics.registry.get_sample_value(
+            "inference_rejected_total", {"model": model.name}
+        )
+        assert rejected == 1
+        model.release(10)
+        for thread in pool:
+            thread.join(60)
+        assert queue.run([TEXTS[2]]).outputs  # the places were given back
+    finally:
+        model.release(10)
+        queue.close()
+
+
 def test_an_empty_queue_takes_a_request_larger_than_its_capacity() -> None:
     model = GatedMiniLM()
     queue = gated_queue(model, queue_size=2, max_batch_size=4)

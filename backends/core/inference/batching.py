@@ -103,6 +103,36 @@ class _Item(Generic[ItemT, PreparedT, OutT]):
         self.ready = False
 
 
+class CallerGate:
+    """How many threads may block on the process's models at once (None: no cap).
+
+    A threaded server (gunicorn gthread) holds one request thread per waiting call; with
+    every thread waiting on a model, /health waits too. Past the cap a call is refused at
+    once (503 + Retry-After), so some threads always stay free for everything else.
+    """
+
+    def __init__(self, max_callers: int | None) -> None:
+        self.max_callers = max_callers
+        self._callers = 0
+        self._lock = threading.Lock()
+
+    @property
+    def callers(self) -> int:
+        return self._callers
+
+    def enter(self) -> bool:
+        """Take a place; False when the cap is reached."""
+        with self._lock:
+            if self.max_callers is not None and self._callers >= self.max_callers:
+                return False
+            self._callers += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._callers -= 1
+
+
 class BatchQueue(Generic[ItemT, PreparedT, OutT]):
     """Thread-safe; the worker starts with the first request and stops in ``close``."""
 
@@ -111,10 +141,12 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         model: BatchModel[ItemT, PreparedT, OutT],
         limits: BatchLimits,
         metrics: InferenceMetrics,
+        callers: CallerGate | None = None,
     ) -> None:
         self.model = model
         self.limits = limits
         self._metrics = metrics
+        self.callers = callers or CallerGate(None)
         self._pending: deque[_Item[ItemT, PreparedT, OutT]] = deque()
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
@@ -152,12 +184,10 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                 raise ProviderUnavailable(f"the {self.model.name} model is shutting down")
             depth = len(self._pending)
             if depth and depth + len(items) > self.limits.queue_size:
-                self._last_rejection = time.monotonic()
-                self._metrics.rejected.labels(self.model.name).inc()
-                raise Overloaded(
+                raise self._refuse(
                     f"the {self.model.name} model is at capacity ({depth} items queued); "
                     "retry shortly",
-                    retry_after_s=self._retry_after_s(depth + len(items)),
+                    depth + len(items),
                 )
             self._pending.extend(_Item(request, i, item) for i, item in enumerate(items))
             if self._worker is None:
@@ -173,17 +203,28 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         """Submit and block this thread until the result.
 
         CancelledError when the web request was abandoned (its client went away) while
-        this call waited: the call left the queue without running.
+        this call waited: the call left the queue without running. Overloaded (503) at
+        once when the queue is full or the process's threads waiting on models are at
+        their cap (``CallerGate``).
         """
-        future = self.submit(items)
-        note_queued(future)
+        if not self.callers.enter():
+            raise self._refuse(
+                f"the {self.model.name} model has {self.callers.max_callers} requests "
+                "waiting in this process; retry shortly",
+                self.depth + len(items),
+            )
         try:
-            result = future.result()
-        except BaseException:
-            # E.g. the worker process told to stop mid-wait: a waiting request leaves the
-            # queue (a no-op once it runs).
-            future.cancel()
-            raise
+            future = self.submit(items)
+            note_queued(future)
+            try:
+                result = future.result()
+            except BaseException:
+                # E.g. the worker process told to stop mid-wait: a waiting request leaves
+                # the queue (a no-op once it runs).
+                future.cancel()
+                raise
+        finally:
+            self.callers.leave()
         record_timing(result.timing)
         return result
 
@@ -208,6 +249,11 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
             self._worker.join(timeout)
 
     # --- worker side -------------------------------------------------------------------
+
+    def _refuse(self, message: str, queued: int) -> Overloaded:
+        self._last_rejection = time.monotonic()
+        self._metrics.rejected.labels(self.model.name).inc()
+        return Overloaded(message, retry_after_s=self._retry_after_s(queued))
 
     def _retry_after_s(self, queued: int) -> int:
         if self._items_per_s <= 0:

@@ -6,7 +6,13 @@ import os
 import threading
 from typing import Any, TypeVar
 
-from backends.core.inference.batching import BatchLimits, BatchModel, BatchQueue, QueueSaturation
+from backends.core.inference.batching import (
+    BatchLimits,
+    BatchModel,
+    BatchQueue,
+    CallerGate,
+    QueueSaturation,
+)
 from backends.core.inference.metrics import InferenceMetrics
 from backends.core.settings import EngineSettings
 
@@ -36,6 +42,8 @@ class InferenceRuntime:
         # the only ones computing it: as many as there are cores, no more.
         self.threads = settings.inference_threads or usable_cores()
         self.metrics = InferenceMetrics()
+        # shared by every model's queue: a thread waits on one model at a time
+        self.callers = CallerGate(settings.inference_max_callers)
         self._queues: dict[str, BatchQueue[Any, Any, Any]] = {}
         self._lock = threading.Lock()
 
@@ -60,7 +68,7 @@ class InferenceRuntime:
                     max_batch_size or self.limits.max_batch_size,
                     self.limits.max_batch_tokens,
                 )
-                queue = BatchQueue(model, limits, self.metrics)
+                queue = BatchQueue(model, limits, self.metrics, self.callers)
                 self._queues[model.name] = queue
             if queue.model is not model:
                 raise ValueError(f"a different model named {model.name!r} already has a queue")

@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable
+from backends.core.errors import InvalidInput, NotFound, StoreUnreachable
 from backends.core.vectorstore import pg_schema
 from backends.core.vectorstore.base import (
     CollectionInfo,
@@ -137,7 +137,7 @@ class PgVectorStore:
             self._pool.open(wait=True, timeout=timeout_s)
         except PoolTimeout as exc:
             self._pool.close()
-            raise ProviderUnavailable(
+            raise StoreUnreachable(
                 f"cannot connect to PostgreSQL for the vector store within {timeout_s:g}s "
                 "(check DATABASE_URL, or set QDRANT_URL to use Qdrant)"
             ) from exc
@@ -161,7 +161,7 @@ class PgVectorStore:
         except (PoolTimeout, psycopg.OperationalError) as exc:
             if _connection_failure(exc):
                 self._breaker.failed()
-            raise ProviderUnavailable(f"vector store (PostgreSQL) unavailable: {exc}") from exc
+            raise StoreUnreachable(f"vector store (PostgreSQL) unavailable: {exc}") from exc
         except psycopg.errors.DataException as exc:
             raise InvalidInput(f"value rejected by the vector store: {exc}") from exc
 

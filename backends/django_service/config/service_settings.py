@@ -23,21 +23,25 @@ class DjangoServiceSettings(BackendServiceSettings):
     )
     secret_key: SecretStr = SecretStr("dev-only-not-secret")
     debug: bool = False
-    # One worker of many request threads (gunicorn gthread): the requests waiting on a model
-    # share its batches and the models are loaded once. Two rounds at 64 connections, load
-    # average 6-13 from other jobs (rough), uncached embeddings req/s / RSS:
-    #   2 sync workers (batches of 1):   24 and 14 / 640 MB; /health 197 and 166 req/s
-    #   2 gthread workers x 32 threads:  41 and 95 / 670-700 MB; /health 1310 and 1579
-    #   1 gthread worker x 64 threads:   69 and 55 / 385-392 MB; /health 936 and 1268
-    # Two workers were not clearly faster and hold two copies of every model; with keep-
-    # alive one of them may accept most connections (a worker with 1 batch of 22 seen).
-    # Re-measure on a quiet machine: DJANGO_WORKERS=2 is a setting away.
+    # One gthread worker of many request threads: the requests waiting on a model share
+    # its batches (mean 28 on 2 onnxruntime threads, against about 12 per worker on one
+    # thread each with 2 workers), the models are loaded once, and its batch accept
+    # (gthread_worker.py) keeps p99/p50 at 1,000 connections at 1.5-2.3; with several
+    # workers that fix is off (it unbalanced them) and the tail is gthread's (up to 15).
+    # Quiet machine (load 3), 64 connections, /live req/s (p99) / uncached embeddings
+    # req/s / RSS:
+    #   2 sync workers (batches of 1):  3983 (28 ms) / 198 / 654 MB
+    #   2 gthread workers x 32 threads: 2221 (73 ms) / 369 / 689 MB
+    #   1 gthread worker x 128 threads: 1062 (174 ms) / 342 / 398 MB
+    # DJANGO_WORKERS=2 is a setting away (a worker respawned during a database outage
+    # serves; the store connects later); give it threads for 64 model places per worker,
+    # since gunicorn does not share connections evenly (2 x 48 places refused 3136 of
+    # 4038 requests of the bench's 64 model connections; 2 x 64: none).
     workers: int = Field(default=1, ge=1, le=64)
     # Request threads per worker; 1 is gunicorn's sync worker (a batch of one per process).
-    # Twice the bench's 64 model connections: a request waits for a free thread before it
-    # is even read, so with 64 threads all busy on the model /health waited for a model
-    # request to finish (4 probe connections: 13 req/s, p50 377 ms, p99 760 ms; with 128
-    # threads 75 req/s, p50 46 ms, p99 519 ms, load average 12-14).
+    # A request waits for a free thread before it is even read, so model requests may hold
+    # only some of them (INFERENCE_MAX_CALLERS, ``runtime.model_threads``: 112 of 128, then
+    # a prompt 503) and /health always finds one.
     threads: int = Field(default=128, ge=1, le=256)
     allowed_hosts: list[str] = ["*"]
     # a request may transcribe long audio for minutes of CPU before it answers

@@ -141,7 +141,10 @@ _current: Runtime | None = None
 def build_runtime(service: DjangoServiceSettings) -> Runtime:
     """Open everything the process serves with (the engine connects its stores here)."""
     engine = Engine(_engine_settings(service), service_name=service.service_name)
-    engine.start()
+    # A worker respawned while Postgres is away must serve what needs no database: one
+    # that fails to boot halts the whole gunicorn server. The main process checked the
+    # database before forking (``__main__.schema_problem``).
+    engine.start(tolerate_outage=True)
     writer = BackgroundWriter(
         service.database_url,
         service.log_flush_interval_s,
@@ -175,13 +178,27 @@ def _engine_settings(service: DjangoServiceSettings) -> EngineSettings:
 
     Every worker has its own runtime; each running its models on all the cores would
     oversubscribe them (workers x cores threads), so unless INFERENCE_THREADS says
-    otherwise each worker gets its share of the cores.
+    otherwise each worker gets its share of the cores; unless INFERENCE_MAX_CALLERS says
+    otherwise, model requests may hold ``model_threads`` of its request threads.
     """
     engine: EngineSettings = settings.ENGINE
-    if engine.inference_threads is not None:
-        return engine
-    share = max(1, usable_cores() // service.workers)
-    return engine.model_copy(update={"inference_threads": share})
+    update: dict[str, int] = {}
+    if engine.inference_threads is None:
+        update["inference_threads"] = max(1, usable_cores() // service.workers)
+    if engine.inference_max_callers is None:
+        update["inference_max_callers"] = model_threads(service.threads)
+    return engine.model_copy(update=update)
+
+
+def model_threads(threads: int) -> int:
+    """How many of a worker's request threads may wait on the models at once.
+
+    A quarter of them, at least 4 and at most 16, stay free: gthread hands a request to a
+    thread before reading it, so with every thread waiting on a model /health waited for
+    a model answer (p99 760 ms); past the cap a model request is a prompt 503 with
+    Retry-After.
+    """
+    return max(1, threads - max(4, min(16, threads // 4)))
 
 
 def start_runtime() -> Runtime:
