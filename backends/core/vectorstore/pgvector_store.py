@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from backends.core.errors import InvalidInput, NotFound, StoreUnreachable
+from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable, StoreUnreachable
 from backends.core.vectorstore import pg_schema
 from backends.core.vectorstore.base import (
     CollectionInfo,
