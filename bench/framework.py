@@ -12,7 +12,12 @@ gateway routed to the backend; verifies all three answer; then measures with wrk
   (``bench.reference.answer``): a POST with a body costs the server more than a GET,
   so the second ratio says how much of the gap is ours;
 - ``/live`` and cached embeddings through the gateway at 64, 256 and 1,000 connections,
-  and the added p50 at one connection.
+  and the added p50 at one connection;
+- ``/live`` direct and through the gateway again with the cores split (``pinned``): the
+  backend alone on one core in both runs, the gateway and wrk on another. On the shared
+  cores wrk, gateway and backend compete for the same CPUs, so the shared ratio measures
+  CPU sharing as much as the gateway; the pinned ratio says whether the gateway, given a
+  core of its own, keeps up with the backend. Both are reported, each labelled.
 
 Prints the ratios; writes bench/reports/framework-<time>.{md,json}. Asserts nothing.
 """
@@ -34,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.reference.answer import ANSWER_FILE_ENV
 from bench.resources import tree_cpu_s
@@ -65,10 +71,14 @@ LIVE = Probe("live", "GET", "/live")
 CACHED = Probe("embed_cached", "POST", EMBED)
 
 
+# (backend's core, gateway's and wrk's core) for the pinned runs
+PINNED_CORES = (0, 1)
+
+
 @dataclass
 class Point:
     backend: str
-    target: str  # reference | direct | gateway
+    target: str  # reference | direct | gateway | direct-pinned | gateway-pinned
     probe: str
     connections: int
     rps: float
@@ -100,6 +110,40 @@ def _measure(
         flush=True,
     )
     return point
+
+
+def _pin_tree(pid: int, cpus: set[int]) -> None:
+    """Every thread of a process tree onto ``cpus`` (threads started later inherit it)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError, PermissionError):
+            for thread in proc.threads():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.sched_setaffinity(thread.id, cpus)
+
+
+@contextlib.contextmanager
+def _cores_split(backend: RunningService, gateway: RunningService) -> Iterator[bool]:
+    """The backend on one core, the gateway and this process (so wrk, its child) on
+    another; everything back on all cores after. Yields False with fewer than 2 cores."""
+    everything = os.sched_getaffinity(0)
+    if len(everything) < 2 or not set(PINNED_CORES) <= everything:
+        yield False
+        return
+    backend_core, other_core = PINNED_CORES
+    try:
+        _pin_tree(backend.process.pid, {backend_core})
+        _pin_tree(gateway.process.pid, {other_core})
+        os.sched_setaffinity(0, {other_core})
+        yield True
+    finally:
+        os.sched_setaffinity(0, everything)
+        _pin_tree(backend.process.pid, everything)
+        _pin_tree(gateway.process.pid, everything)
 
 
 def _verify(base_url: str, probes: tuple[Probe, ...], cache: bool = True) -> bytes:
@@ -163,6 +207,13 @@ def bench_backend(backend: str, env: dict[str, str], tmp: Path, duration_s: floa
                 continue
             done.add((target, probe.name, c))
             points.append(_measure(backend, target, targets[target], probe, c, duration_s))
+        with _cores_split(targets["direct"], targets["gateway"]) as split:
+            for c in (64, 256, 1000) if split else ():
+                for target in ("direct", "gateway"):
+                    service = targets[target]
+                    points.append(
+                        _measure(backend, f"{target}-pinned", service, LIVE, c, duration_s)
+                    )
     return points
 
 
@@ -206,7 +257,17 @@ def ratios(points: list[Point]) -> list[dict[str, object]]:
             via = _find(points, backend, "gateway", "live", c)
             direct = _find(points, backend, "direct", "live", c)
             if via and direct and direct.rps:
-                add(backend, f"gateway /live vs direct, c={c}", via.rps / direct.rps, ">= 0.85")
+                what = f"gateway /live vs direct, shared cores (wrk, gateway, backend), c={c}"
+                add(backend, what, via.rps / direct.rps, ">= 0.85")
+        for c in (64, 256, 1000):
+            via = _find(points, backend, "gateway-pinned", "live", c)
+            direct = _find(points, backend, "direct-pinned", "live", c)
+            if via and direct and direct.rps:
+                what = (
+                    f"gateway /live vs direct, pinned (backend alone on core {PINNED_CORES[0]}, "
+                    f"gateway + wrk on core {PINNED_CORES[1]}), c={c}"
+                )
+                add(backend, what, via.rps / direct.rps, ">= 0.85")
         for probe in ("live", "embed_cached"):
             via = _find(points, backend, "gateway", probe, 1)
             direct = _find(points, backend, "direct", probe, 1)

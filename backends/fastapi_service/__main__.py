@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backends.fastapi_service.settings import FastAPIServiceSettings
 
-APP_FACTORY = "backends.fastapi_service.app:create_app"
+APP_FACTORY = "backends.fastapi_service.app:create_served_app"
 
 
 def serve_uvicorn(settings: FastAPIServiceSettings) -> None:
@@ -13,7 +13,7 @@ def serve_uvicorn(settings: FastAPIServiceSettings) -> None:
     from backends.fastapi_service.app import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, tune_gc=True),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -37,10 +38,35 @@ def committed_contract() -> dict[str, Any]:
     return document
 
 
+def create_served_app() -> FastAPI:
+    """The app as ``python -m backends.fastapi_service`` serves it: ``create_app`` with the
+    garbage collector tuned once the lifespan has started (``tune_collector``)."""
+    return create_app(tune_gc=True)
+
+
+def tune_collector() -> None:
+    """Freeze what start-up made and collect young objects less often, as the gateway does.
+
+    A served request leaves its log row (a record and its payload dicts) in the writer's
+    batch for up to half a second: those survive the young collections, fill the old
+    generation and trigger full collections, each walking every object the imports, the
+    engine and the pools made (~100k). Frozen, those are never walked again; a gen-0
+    threshold of 10,000 instead of 700 stops in-flight requests' objects being promoted.
+    Measured under granian, cached embeddings at 64 connections: ~60 us less CPU per
+    request (commit message has the figures). A process-wide setting, so only for the
+    served process, never for an app built in a test.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def create_app(
     settings: FastAPIServiceSettings | None = None,
     engine_settings: EngineSettings | None = None,
     credit_settings: CreditSettings | None = None,
+    *,
+    tune_gc: bool = False,
 ) -> FastAPI:
     settings = settings or FastAPIServiceSettings()
     engine_settings = engine_settings or EngineSettings()
@@ -50,6 +76,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings, engine_settings) as resources:
             app.state.resources = resources
+            if tune_gc:
+                tune_collector()
             yield
 
     app = FastAPI(

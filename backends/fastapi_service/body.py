@@ -8,6 +8,7 @@ mid-body, and the answer to either is a 400, not the 500 of an unhandled ClientD
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anyio
@@ -38,13 +39,45 @@ async def read_body(
     """
     if operation.request_model is None:
         return None
+    if operation.request_content_type == JSON:
+        require_json(request.headers.get("content-type"))
+        check_declared_length(request.headers.get("content-length"), max_bytes)
+        return await receive_capped(request.receive, max_bytes, timeout_s)
     bounded = Request(request.scope, _within(request.receive, timeout_s))
     try:
-        if operation.request_content_type == JSON:
-            return await read_json_body(bounded, max_bytes)
         return await read_form(bounded, max_bytes)
     except ClientDisconnect:
         raise BadRequest(ENDED_EARLY) from None
+
+
+async def receive_capped(receive: Receive, max_bytes: int, timeout_s: float) -> bytes:
+    """The whole body from ASGI ``receive``: at most ``max_bytes``, each piece within
+    ``timeout_s`` of the previous one.
+
+    Straight from ``receive`` under one deadline that moves with each piece: a JSON body
+    is usually one message, and a Starlette ``Request`` with an anyio cancel scope per
+    message cost a cached answer ~15 us of CPU (py-spy).
+    """
+    loop = asyncio.get_running_loop()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s) as deadline:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # http.disconnect: it ended early
+                    raise BadRequest(ENDED_EARLY)
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > max_bytes:
+                    raise too_large(max_bytes)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+                deadline.reschedule(loop.time() + timeout_s)
+    except TimeoutError:
+        raise RequestTimeout(f"request body not received within {timeout_s:g} s") from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _within(receive: Receive, timeout_s: float) -> Receive:
@@ -58,24 +91,6 @@ def _within(receive: Receive, timeout_s: float) -> Receive:
             raise RequestTimeout(f"request body not received within {timeout_s:g} s") from None
 
     return receive_within
-
-
-async def read_json_body(request: Request, max_bytes: int) -> bytes:
-    """The raw body of a JSON operation; a missing Content-Type is read as JSON."""
-    require_json(request.headers.get("content-type"))
-    return await read_capped(request, max_bytes)
-
-
-async def read_capped(request: Request, max_bytes: int) -> bytes:
-    check_declared_length(request.headers.get("content-length"), max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def read_form(request: Request, max_bytes: int) -> FormBody:

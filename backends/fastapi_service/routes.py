@@ -54,7 +54,8 @@ def _endpoint_for(operation: Operation) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         resources: Resources = request.app.state.resources
-        notes: LogNotes = request.state.ml_notes
+        state = request.scope["state"]  # the middleware's; request.state would wrap it anew
+        notes: LogNotes = state["ml_notes"]
         flow = resources.flow
         settings = resources.settings
         body = await read_body(request, operation, settings.max_body_bytes, settings.body_timeout_s)
@@ -78,7 +79,7 @@ def _endpoint_for(operation: Operation) -> Endpoint:
                 result = ran
         answer = flow.finish(prepared, result, notes)
         if answer.stream is not None:
-            return EventStreamResponse(answer.stream.encoded(request.state.request_id))
+            return EventStreamResponse(answer.stream.encoded(state["request_id"]))
         if (entry := answer.cache_entry) is not None:
             await resources.cache.put(entry.key, entry.request_hash, entry.endpoint, entry.body)
         return _response(answer, server_timing(timing, time.perf_counter() - started))
