@@ -28,6 +28,10 @@ from tests.conformance.test_backends_conform import BACKENDS
 
 DEEP_NEGATIVE_EXAMPLES = os.environ.get("DEEP_EXAMPLES", "200")
 PHASES = "coverage,fuzzing"  # the phases that generate negative cases
+# A valid generation may ask for up to the context's ~2,000 tokens: 25-45 s here. The
+# contract check's 30 s default cut two such answers short (generate, rag/query on
+# Django); the gateway's own limit for the group (60 s) still turns a hang into a 504.
+REQUEST_TIMEOUT_S = 90
 
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
@@ -66,7 +70,7 @@ def test_negative_cases_through_the_gateway(gateway: tuple[str, RunningService])
     done = subprocess.run(
         [sys.executable, "-m", "contract", "check", "--base-url", service.base_url,
          "--max-examples", DEEP_NEGATIVE_EXAMPLES, "--phases", PHASES, "--profile", "core",
-         "--report", str(report_dir)],
+         "--report", str(report_dir), "--request-timeout", str(REQUEST_TIMEOUT_S)],
         capture_output=True, text=True, timeout=7200, check=False,
     )  # fmt: skip
     report = json.loads((report_dir / "contract-report.json").read_text())
