@@ -253,21 +253,21 @@ def ratios(points: list[Point]) -> list[dict[str, object]]:
             if cached and bare and bare.rps:
                 what = f"cached embeddings vs bare framework POST of the same answer, c={c}"
                 add(backend, what, cached.rps / bare.rps, "(how much of the gap is ours)")
-        for c in (64, 256, 1000):
-            via = _find(points, backend, "gateway", "live", c)
-            direct = _find(points, backend, "direct", "live", c)
-            if via and direct and direct.rps:
-                what = f"gateway /live vs direct, shared cores (wrk, gateway, backend), c={c}"
-                add(backend, what, via.rps / direct.rps, ">= 0.85")
-        for c in (64, 256, 1000):
-            via = _find(points, backend, "gateway-pinned", "live", c)
-            direct = _find(points, backend, "direct-pinned", "live", c)
-            if via and direct and direct.rps:
-                what = (
-                    f"gateway /live vs direct, pinned (backend alone on core {PINNED_CORES[0]}, "
-                    f"gateway + wrk on core {PINNED_CORES[1]}), c={c}"
-                )
-                add(backend, what, via.rps / direct.rps, ">= 0.85")
+        pinned = (
+            f"pinned (backend alone on core {PINNED_CORES[0]}, "
+            f"gateway + wrk on core {PINNED_CORES[1]})"
+        )
+        layouts = (
+            ("gateway", "direct", "shared cores (wrk, gateway, backend)"),
+            ("gateway-pinned", "direct-pinned", pinned),
+        )
+        for via_target, direct_target, layout in layouts:
+            for c in (64, 256, 1000):
+                via = _find(points, backend, via_target, "live", c)
+                direct = _find(points, backend, direct_target, "live", c)
+                if via and direct and direct.rps:
+                    what = f"gateway /live vs direct, {layout}, c={c}"
+                    add(backend, what, via.rps / direct.rps, ">= 0.85")
         for probe in ("live", "embed_cached"):
             via = _find(points, backend, "gateway", probe, 1)
             direct = _find(points, backend, "direct", probe, 1)
