@@ -226,22 +226,9 @@ def serve(source: BinaryIO, sink: BinaryIO) -> None:
         sink.flush()
 
 
-def lower_priority() -> None:
-    """Nice 10, and on Linux SCHED_IDLE: the worker runs only on a core nothing else wants.
-
-    A nice value still takes its share of a busy core (nice 10 gets about a tenth of
-    it); SCHED_IDLE gives way to every normal task, so comparisons wait rather than
-    delay the primary's requests, and the bounded queue drops what piles up.
-    """
+def main() -> int:
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
-    if hasattr(os, "SCHED_IDLE"):
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-
-def main() -> int:
-    lower_priority()
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
         serve(sys.stdin.buffer, sys.stdout.buffer)
     return 0
