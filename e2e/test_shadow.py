@@ -158,10 +158,18 @@ def test_shadow_traffic_matches_and_never_writes(
             "SELECT count(*) FROM ml_service_requests WHERE service_name = 'django'"
             " AND created_at >= %s"
         )
-        deadline = time.monotonic() + 30  # the candidate's log rows are written in batches
+        deadline = time.monotonic() + 60  # the candidate's log rows are written in batches
         logged = [op for op in MIRRORED if op.group != "health"]  # probes leave no row
-        while _count(pg, rows + " AND shadow", started[0]) < ROUNDS * len(logged):
-            assert time.monotonic() < deadline, "the candidate's shadow rows are missing"
+        while (found := _count(pg, rows + " AND shadow", started[0])) < ROUNDS * len(logged):
+            by_endpoint = pg.execute(
+                "SELECT endpoint, count(*) FROM ml_service_requests WHERE service_name ="
+                " 'django' AND created_at >= %s AND shadow GROUP BY endpoint",
+                (started[0],),
+            ).fetchall()
+            assert time.monotonic() < deadline, (
+                f"the candidate's shadow rows are missing: {found} of"
+                f" {ROUNDS * len(logged)}, by endpoint {sorted(by_endpoint)}"
+            )
             time.sleep(0.2)
         assert _count(pg, rows + " AND endpoint = ANY(%s)", started[0], WRITE_PATHS) == 0
         # every candidate row is a shadow row, and none of them added usage
