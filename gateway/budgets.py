@@ -123,7 +123,7 @@ class Budgets:
         )
 
     def _skipped(self) -> bool:
-        return self._breaker.is_open()
+        return not self._breaker.allow()
 
     async def check(self, budgets: Sequence[Budget], now: datetime | None = None) -> None:
         """Raise BudgetExceeded when one of ``budgets`` is used up for its current period."""
@@ -142,6 +142,7 @@ class Budgets:
             self._store_down(exc)
             self._metrics.budget_fail_open.inc()
             return
+        self._breaker.succeeded()
         for budget, (_, end), value in zip(budgets, bounds, values, strict=True):
             spent = int(value or 0)
             if spent >= budget.credits:
@@ -169,6 +170,8 @@ class Budgets:
         except (RedisError, OSError, TimeoutError) as exc:
             self._store_down(exc)
             self._metrics.budget_fail_open.inc()
+            return
+        self._breaker.succeeded()
 
     async def reconcile(self, pool: asyncpg.Pool, now: datetime | None = None) -> int:
         """Raise every budget's counter to the credits Postgres recorded this period.

@@ -70,7 +70,7 @@ class RateLimiter:
 
     async def check(self, identity: str) -> int | None:
         """None when the request may pass, else the Retry-After in seconds."""
-        if self._breaker.is_open():
+        if not self._breaker.allow():
             self._metrics.rate_limit_fail_open.inc()
             return None
         now = time.time()
@@ -92,6 +92,7 @@ class RateLimiter:
                 self._breaker.retry_s,
             )
             return None
+        self._breaker.succeeded()
         if allowed:
             return None
         return retry_after_s(self.per_minute, int(current), int(previous), elapsed)

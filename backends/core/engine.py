@@ -35,6 +35,8 @@ from backends.core.vectorstore.factory import build_vector_store
 logger = logging.getLogger(__name__)
 # Between two attempts to connect a store that was unreachable at start-up.
 STORE_RETRY_S = 2.0
+# A complexity request waits this long at most for a pooled history connection.
+HISTORY_ACQUIRE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,17 @@ class Engine:
         if not self.settings.database_url:
             return InMemoryCalibrationHistory()
         self._history_pool = ConnectionPool(
-            self.settings.database_url, min_size=1, max_size=2, timeout=10, open=True
+            self.settings.database_url,
+            min_size=1,
+            max_size=2,
+            timeout=HISTORY_ACQUIRE_TIMEOUT_S,
+            # a frozen server never answers the startup: reconnects must not wait forever
+            kwargs={"connect_timeout": 5},
+            open=True,
         )
-        return PostgresCalibrationHistory(self._history_pool, self.service_name)
+        return PostgresCalibrationHistory(
+            self._history_pool, self.service_name, self.settings.store_query_timeout_s
+        )
 
     @property
     def rag(self) -> RagService:

@@ -20,6 +20,10 @@ class EngineSettings(BaseSettings):
     # shared infrastructure
     database_url: str | None = None
     redis_url: str | None = None
+    # The longest a request waits on one use of a Postgres connection (vector store,
+    # calibration history): a frozen server never answers and nothing else times out.
+    # Past it: 503 with Retry-After, and the store is skipped for a few seconds.
+    store_query_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     # hosted OpenAI-compatible provider (any base URL); never called without a key
     openai_api_key: SecretStr | None = None

@@ -52,20 +52,22 @@ class ResponseCache:
             if self._writer is not None:
                 self._writer.record_cache_hit(key)
             return remembered
-        if self._redis is not None and not self._redis_breaker.is_open():
+        if self._redis is not None and self._redis_breaker.allow():
             try:
                 cached: bytes | None = await self._redis.get(key)
             except Exception:
                 self._redis_breaker.failed()
                 logger.warning("redis cache read failed", exc_info=True)
                 cached = None
+            else:
+                self._redis_breaker.succeeded()
             if cached is not None:
                 if self._writer is not None:
                     self._writer.record_cache_hit(key)
                 if self._memory is not None:
                     self._memory.put(key, cached)
                 return cached
-        if self._pool is None or self._pg_breaker.is_open():
+        if self._pool is None or not self._pg_breaker.allow():
             return None
         try:
             data = await self._read_record(key)
@@ -73,6 +75,7 @@ class ResponseCache:
             self._pg_breaker.failed()
             logger.warning("postgres cache read failed", exc_info=True)
             return None
+        self._pg_breaker.succeeded()
         if data is None:
             return None
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
@@ -120,13 +123,15 @@ class ResponseCache:
         """Keep a body in this process's memory layer and in Redis (each when configured)."""
         if self._memory is not None:
             self._memory.put(key, body)
-        if self._redis is None or self._redis_breaker.is_open():
+        if self._redis is None or not self._redis_breaker.allow():
             return
         try:
             await self._redis.set(key, body, ex=self._ttl_s)
         except Exception:
             self._redis_breaker.failed()
             logger.warning("redis cache write failed", exc_info=True)
+        else:
+            self._redis_breaker.succeeded()
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

@@ -30,7 +30,7 @@ def build_vector_store(settings: EngineSettings) -> VectorStore:
             "the pgvector vector store needs DATABASE_URL (a PostgreSQL with pgvector); "
             "or set QDRANT_URL to use a Qdrant server"
         )
-    pg = PgVectorStore(settings.database_url)
+    pg = PgVectorStore(settings.database_url, query_timeout_s=settings.store_query_timeout_s)
     try:
         pg.ensure_schema()
     except BaseException:

@@ -7,9 +7,17 @@ database. Schema and layout are described in ``pg_schema`` (the store creates it
 PostgreSQL away: a request waits at most ``acquire_timeout_s`` for a pooled connection
 (psycopg's pool keeps callers waiting while it reconnects in the background), and after a
 failure the store is skipped for ``retry_s`` (``shared_schemas.breaker``): requests get
-their 503 at once instead of each waiting for the pool (RAG search waited 10 s). The
-readiness ping always asks, so /ready tells the truth, and closes the breaker when it
-succeeds.
+their 503 at once instead of each waiting for the pool (RAG search waited 10 s). When the
+interval ends one request is the breaker's trial; the others keep their prompt 503 until it
+answers. The readiness ping always asks, so /ready tells the truth, and closes the breaker
+when it succeeds.
+
+PostgreSQL frozen (SIGSTOPped, a hung host): the pool hands out a connection and the query
+waits, since nothing on a connection the kernel still acknowledges ever times out. Each
+use of a connection has a client-side deadline (``query_timeout_s``, the ping its own
+timeout; ``persistence.deadline``): past it the connection is shut down and discarded,
+the request gets its 503 and the breaker opens. Before, a search waited until the
+gateway's 504 (60 s).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable, StoreUnreachable
+from backends.core.persistence.deadline import Watchdog
 from backends.core.vectorstore import pg_schema
 from backends.core.vectorstore.base import (
     CollectionInfo,
@@ -122,14 +131,19 @@ class PgVectorStore:
         timeout_s: float = 10,
         acquire_timeout_s: float = 2.0,
         retry_s: float = VectorStoreDown.retry_after_s,
+        query_timeout_s: float = 10.0,
     ):
         self._breaker = CircuitBreaker(retry_s)
+        self._query_timeout_s = query_timeout_s
+        self._watchdog = Watchdog("vector-store-deadline")
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             timeout=acquire_timeout_s,
-            kwargs={"autocommit": True},
+            # a frozen server accepts the TCP connection and never answers the startup: the
+            # pool's reconnect attempts would wait without limit
+            kwargs={"autocommit": True, "connect_timeout": max(2, math.ceil(timeout_s))},
             open=False,
             name="ml-vector-store",
         )
@@ -144,26 +158,40 @@ class PgVectorStore:
 
     @contextlib.contextmanager
     def _conn(self, timeout_s: float | None = None, *, probe: bool = False) -> Iterator[Conn]:
-        """A pooled connection; lost connections become ProviderUnavailable (503).
+        """A pooled connection, for at most the query deadline (``timeout_s`` for a probe);
+        lost connections become ProviderUnavailable (503).
 
         Skipped (503 at once) while the breaker is open, except for a ``probe``.
         """
-        if self._breaker.is_open() and not probe:
+        if not probe and not self._breaker.allow():
             down = VectorStoreDown(
                 "vector store (PostgreSQL) unavailable: it failed less than"
                 f" {self._breaker.retry_s:g} s ago"
             )
             down.retry_after_s = max(1, math.ceil(self._breaker.retry_s))
             raise down
+        deadline_s = self._query_timeout_s if timeout_s is None else timeout_s
         try:
-            with self._pool.connection(timeout=timeout_s) as conn:
+            with (
+                self._pool.connection(timeout=timeout_s) as conn,
+                self._watchdog.deadline(conn, deadline_s),
+            ):
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            if _connection_failure(exc):
+            unreachable = StoreUnreachable(f"vector store (PostgreSQL) unavailable: {exc}")
+            if _connection_failure(exc):  # QueryTimeout included
                 self._breaker.failed()
-            raise StoreUnreachable(f"vector store (PostgreSQL) unavailable: {exc}") from exc
+                unreachable.retry_after_s = max(1, math.ceil(self._breaker.retry_s))
+            else:
+                self._breaker.succeeded()
+            raise unreachable from exc
         except psycopg.errors.DataException as exc:
+            self._breaker.succeeded()
             raise InvalidInput(f"value rejected by the vector store: {exc}") from exc
+        except BaseException:
+            self._breaker.succeeded()  # the store answered (a refusal, not found, ...)
+            raise
+        self._breaker.succeeded()
 
     def ensure_schema(self) -> None:
         """Create the vector extension and the store's tables (idempotent)."""
