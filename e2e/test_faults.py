@@ -11,6 +11,9 @@ itself after recovery.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from devinfra.processes import RunningService, running_service
@@ -31,6 +35,9 @@ FAULT_S = 2.0  # short: each scenario costs about this plus recovery
 # the figures themselves are printed, not asserted.
 CLIENT_TIMEOUT_S = 8.0  # > READY_TIMEOUT_S (3 s)
 RETRY_S = 5.0
+# The store's client-side deadline in these stacks (STORE_QUERY_TIMEOUT_S): a query to a
+# frozen Postgres gives up after it. Short, so the frozen-server test waits little.
+STORE_DEADLINE_S = 2.0
 
 
 @dataclass
@@ -67,6 +74,7 @@ def stack(
                 postgres.dsn_through(migrated_pg_url), _redis_relay_url(redis_url, redis)
             ),
             f"{backend.upper()}_CACHE_RETRY_S": str(RETRY_S),
+            "STORE_QUERY_TIMEOUT_S": str(STORE_DEADLINE_S),
         }
         with (
             running_service(BACKEND_MODULES[backend], env, tmp_path_factory.mktemp("faults"))
@@ -215,4 +223,90 @@ def test_postgres_away(stack: Stack, fault: str) -> None:
         assert "retry-after" in searches[-1].headers, searches[-1].headers
     assert after == (200, set())
     assert searched_after is None or searched_after < 500, searched_after
+    assert set(acknowledged) - _stored(stack.pg_url, acknowledged) == set()
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextlib.contextmanager
+def _frozen_postgres(pg_url: str) -> Iterator[None]:
+    """Every process of the session's PostgreSQL SIGSTOPped (the postmaster and all its
+    children: a hung server, not a gone one), resumed when the block ends."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+    postmaster = _ppid(backend[0]) if backend else None
+    if postmaster is None:
+        pytest.skip("the session's PostgreSQL does not run on this machine")
+    pids = [postmaster] + [
+        int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == postmaster
+    ]
+    stopped: list[int] = []
+    try:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        yield
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def _timed(call: Any) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def test_postgres_sigstopped(stack: Stack) -> None:
+    """A frozen Postgres: vector search gets its 503 (error shape, Retry-After) within the
+    store's deadline, then at once while the breaker is open; sentiment answers 200
+    meanwhile; /ready answers within its timeout and names the store; after SIGCONT
+    everything answers again by itself. Before the deadline, the search waited until
+    the server was resumed (the gateway gave up after 60 s)."""
+    assert _recovered(stack) == (200, set())
+    search = {"query": "is the store frozen", "collection": "frozen-store"}
+    task = {"title": f"frozen history {uuid.uuid4()}", "description": "a fresh task, no cache"}
+    assert stack.client.post("/api/v1/rag/search", json=search).status_code == 404
+    acknowledged: list[str] = []
+    with _frozen_postgres(stack.pg_url):
+        first, first_s = _timed(lambda: stack.client.post("/api/v1/rag/search", json=search))
+        second, second_s = _timed(lambda: stack.client.post("/api/v1/rag/search", json=search))
+        estimate, estimate_s = _timed(  # reads the calibration history
+            lambda: stack.client.post("/api/v1/complexity/pre-estimate", json=task)
+        )
+        during = _sentiment(stack, "postgres-sigstopped", 5, acknowledged)
+        (ready, ready_s) = _timed(lambda: stack.client.get("/ready"))
+    print(
+        f"frozen: search {first.status_code} in {first_s * 1000:.0f} ms, then "
+        f"{second.status_code} in {second_s * 1000:.0f} ms; complexity {estimate.status_code}"
+        f" in {estimate_s * 1000:.0f} ms; /ready {ready.status_code}"
+        f" in {ready_s * 1000:.0f} ms (deadline {STORE_DEADLINE_S:g} s)"
+    )
+    after = _recovered(stack)
+    # wide bounds: they catch a search that waits for the server (until SIGCONT, or the
+    # client's CLIENT_TIMEOUT_S), not a slow machine
+    for response in (first, second):
+        assert response.status_code == 503, response.text
+        assert set(response.json()) == {"error", "request_id"}
+        assert "retry-after" in response.headers, response.headers
+    assert first_s < STORE_DEADLINE_S + 4.0, first_s
+    assert estimate.status_code == 503, estimate.text
+    assert "retry-after" in estimate.headers, estimate.headers
+    assert estimate_s < STORE_DEADLINE_S + 4.0, estimate_s
+    assert second_s < STORE_DEADLINE_S, second_s  # the breaker: no second wait
+    assert set(during) == {200}
+    assert ready_s < 3.0 + 3.0, ready_s  # READY_TIMEOUT_S + slack
+    failed = _failed_checks(ready.json())
+    assert ready.status_code == 503 and failed & {"vector_store", "engine"}, ready.text
+    assert after == (200, set())
+    # the breaker's trial (or /ready's check) closed it: the store answers again
+    assert stack.client.post("/api/v1/rag/search", json=search).status_code == 404
     assert set(acknowledged) - _stored(stack.pg_url, acknowledged) == set()
