@@ -6,7 +6,9 @@ does). Sentiment needs neither store, so it keeps answering 200, and every ackno
 request is in ml_service_requests after recovery. /ready answers within its timeout
 during the fault: 503 when a required store (Postgres, and the vector store in it) is
 gone, 200 "degraded" when only Redis is, since Redis is a cache. It returns to "ok" by
-itself after recovery.
+itself after recovery. ``test_postgres_sigstopped`` freezes the session's PostgreSQL
+itself (SIGSTOP of every process of the server, SIGCONT in a finally): the store
+queries a request waits for end at the store's deadline.
 """
 
 from __future__ import annotations
