@@ -31,8 +31,10 @@ def measure(texts: int = 96, rounds: int = 3) -> ModelThroughput:
     from backends.core.embeddings.service import EmbeddingService
     from backends.core.settings import EngineSettings
 
+    # The yardstick is the model at its best on this machine: intra-op threads sized to the
+    # cores whatever INFERENCE_THREADS the servers of this run are given.
     settings = EngineSettings(  # type: ignore[call-arg]
-        _env_file=None, embedding_provider="local"
+        _env_file=None, embedding_provider="local", inference_threads=None
     )
     registry = EmbeddingRegistry(settings)
     service = EmbeddingService(registry)

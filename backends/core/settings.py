@@ -77,6 +77,8 @@ class EngineSettings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     qdrant_path: Path | None = None
+    # a Qdrant server's HTTP calls give up after this; then it is skipped for 5 s (503 at once)
+    qdrant_timeout_s: int = Field(default=5, ge=1, le=300)
 
     # transcription
     transcription_provider: Literal["local", "openai"] = "local"

@@ -8,6 +8,7 @@ unreachable store ``ProviderUnavailable``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +18,28 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from backends.core.errors import InvalidInput
+from backends.core.errors import InvalidInput, ProviderUnavailable
+from shared_schemas.breaker import CircuitBreaker
 
 MetadataValue = str | int | float | bool | None
 Metadata = dict[str, MetadataValue]
 StoreKind = Literal["pgvector", "qdrant"]
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+
+
+class VectorStoreDown(ProviderUnavailable):
+    """The store failed a moment ago: it is skipped (503 at once) until its breaker closes."""
+
+    retry_after_s = 5
+
+
+def skipped_store(breaker: CircuitBreaker, store: str) -> VectorStoreDown:
+    """The 503 a request gets while ``breaker`` is open, with Retry-After = its interval."""
+    down = VectorStoreDown(
+        f"vector store ({store}) unavailable: it failed less than {breaker.retry_s:g} s ago"
+    )
+    down.retry_after_s = max(1, math.ceil(breaker.retry_s))
+    return down
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,12 @@ def build_vector_store(settings: EngineSettings) -> VectorStore:
         if settings.qdrant_url is None and settings.qdrant_path is None:
             raise ProviderUnavailable("VECTOR_STORE=qdrant needs QDRANT_URL (or QDRANT_PATH)")
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        qdrant = QdrantStore(url=settings.qdrant_url, api_key=api_key, path=settings.qdrant_path)
+        qdrant = QdrantStore(
+            url=settings.qdrant_url,
+            api_key=api_key,
+            path=settings.qdrant_path,
+            timeout_s=settings.qdrant_timeout_s,
+        )
         qdrant.ensure_schema()
         return qdrant
 

@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable, StoreUnreachable
+from backends.core.errors import InvalidInput, NotFound, StoreUnreachable
 from backends.core.persistence.deadline import Watchdog
 from backends.core.vectorstore import pg_schema
 from backends.core.vectorstore.base import (
@@ -44,9 +44,11 @@ from backends.core.vectorstore.base import (
     ScoredPoint,
     StoreKind,
     StoreStats,
+    VectorStoreDown,
     check_collection_name,
     check_dimensions,
     dimension_mismatch,
+    skipped_store,
     stats_from,
 )
 from backends.core.vectorstore.sanitize import clean_metadata, clean_text
@@ -111,12 +113,6 @@ def _connection_failure(exc: Exception) -> bool:
     return state is None or state.startswith("08") or state in _GONE
 
 
-class VectorStoreDown(ProviderUnavailable):
-    """PostgreSQL failed a moment ago: the store is skipped until the breaker closes."""
-
-    retry_after_s = 5
-
-
 class PgVectorStore:
     """Collections as rows of ``ml_vector_collections``; chunks in ``ml_vector_chunks``."""
 
@@ -164,12 +160,7 @@ class PgVectorStore:
         Skipped (503 at once) while the breaker is open, except for a ``probe``.
         """
         if not probe and not self._breaker.allow():
-            down = VectorStoreDown(
-                "vector store (PostgreSQL) unavailable: it failed less than"
-                f" {self._breaker.retry_s:g} s ago"
-            )
-            down.retry_after_s = max(1, math.ceil(self._breaker.retry_s))
-            raise down
+            raise skipped_store(self._breaker, "PostgreSQL")
         deadline_s = self._query_timeout_s if timeout_s is None else timeout_s
         try:
             with (

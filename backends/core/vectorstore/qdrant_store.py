@@ -27,7 +27,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable
+from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable, StoreUnreachable
 from backends.core.vectorstore.base import (
     CollectionInfo,
     MetadataValue,
@@ -35,13 +35,16 @@ from backends.core.vectorstore.base import (
     ScoredPoint,
     StoreKind,
     StoreStats,
+    VectorStoreDown,
     check_collection_name,
     check_dimensions,
     dimension_mismatch,
+    skipped_store,
     stats_from,
 )
 from backends.core.vectorstore.qdrant_filters import first_chunks, metadata_filter
 from backends.core.vectorstore.sanitize import clean_metadata, clean_text
+from shared_schemas.breaker import CircuitBreaker
 
 PREFIX = "ml_"
 META = "ml__meta"
@@ -55,18 +58,31 @@ def point_uuid(collection: str, point_id: str) -> str:
 
 
 class QdrantStore:
-    """Qdrant server when ``url`` is given, else local mode on ``path`` (single process)."""
+    """Qdrant server when ``url`` is given, else local mode on ``path`` (single process).
+
+    A server that is away costs a request at most ``timeout_s`` per HTTP call, and after a
+    failure the server is skipped for ``retry_s`` (503 at once, as pgvector does), so a
+    frozen Qdrant costs one timeout per interval rather than several per request. The
+    readiness ping always asks and closes the breaker when the server answers.
+    """
 
     kind: StoreKind = "qdrant"
 
     def __init__(
-        self, *, url: str | None = None, api_key: str | None = None, path: Path | None = None
+        self,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: Path | None = None,
+        timeout_s: int = 5,
+        retry_s: float = VectorStoreDown.retry_after_s,
     ) -> None:
         if url is None and path is None:
             raise ValueError("QdrantStore needs a url (server) or a path (local mode)")
         self._local = url is None
+        self._breaker = CircuitBreaker(retry_s)
         if url is not None:
-            self._client = QdrantClient(url=url, api_key=api_key, timeout=30)
+            self._client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s)
         else:
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
@@ -77,16 +93,26 @@ class QdrantStore:
         )
 
     @contextlib.contextmanager
-    def _call(self) -> Iterator[QdrantClient]:
+    def _call(self, *, probe: bool = False) -> Iterator[QdrantClient]:
+        """The client; a server that failed a moment ago is skipped unless this is a ``probe``."""
+        if not probe and not self._breaker.allow():  # one trial when the interval ends
+            raise skipped_store(self._breaker, "Qdrant")
         try:
             with self._lock:
                 yield self._client
-        except ResponseHandlingException as exc:
-            raise ProviderUnavailable(f"vector store (Qdrant) unreachable: {exc}") from exc
+        except ResponseHandlingException as exc:  # refused, reset, timed out
+            self._breaker.failed()
+            raise StoreUnreachable(f"vector store (Qdrant) unreachable: {exc}") from exc
         except UnexpectedResponse as exc:
             if exc.status_code is not None and exc.status_code >= 500:
+                self._breaker.failed()
                 raise ProviderUnavailable(f"vector store (Qdrant) failed: {exc}") from exc
+            self._breaker.succeeded()  # the server answered (a refusal)
             raise
+        except BaseException:
+            self._breaker.succeeded()  # the server answered (not found, bad input, ...)
+            raise
+        self._breaker.succeeded()
 
     def ensure_schema(self) -> None:
         """Create the meta collection (idempotent)."""
@@ -237,8 +263,10 @@ class QdrantStore:
         return stats_from(self.list_collections())
 
     def ping(self) -> None:
-        with self._call() as client:
+        """One call, even while the breaker is open; closes it when the server answers."""
+        with self._call(probe=True) as client:
             client.collection_exists(META)
+        self._breaker.succeeded()
 
     def close(self) -> None:
         with self._lock:
