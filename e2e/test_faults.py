@@ -242,7 +242,8 @@ def _frozen_postgres(pg_url: str) -> Iterator[None]:
     children: a hung server, not a gone one), resumed when the block ends."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()
-    postmaster = _ppid(backend[0]) if backend else None
+        # while connected: the backend process exits with the connection
+        postmaster = _ppid(backend[0]) if backend else None
     if postmaster is None:
         pytest.skip("the session's PostgreSQL does not run on this machine")
     pids = [postmaster] + [
