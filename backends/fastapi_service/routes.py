@@ -98,6 +98,7 @@ async def _run_while_connected(
     next model call. Only the ASGI receive channel says a client left (the server sends
     http.disconnect after the body), hence one small watcher task per request.
     """
+    resources.admit_to_thread()
     left = False
 
     async def watch() -> None:

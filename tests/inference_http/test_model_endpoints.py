@@ -13,7 +13,9 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -177,3 +179,51 @@ def test_a_waiting_request_whose_client_left_is_dropped(roomy_fastapi: RunningSe
     finally:
         worker.join(300)
     assert outcome["batch"].status_code == 200  # its neighbour in the queue is unaffected
+
+
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def few_threads(
+    request: pytest.FixtureRequest,
+    migrated_pg_url: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningService]:
+    """A backend with few threads for model requests and a queue of 4 texts."""
+    env = {
+        **_env(migrated_pg_url, redis_url, queue_size=4),
+        "FASTAPI_ENGINE_THREADS": "2",
+        "DJANGO_THREADS": "8",  # 4 of them may wait on the model (runtime.model_threads)
+    }
+    name: str = request.param
+    with running_service(BACKENDS[name], env, tmp_path_factory.mktemp(f"few-{name}")) as svc:
+        yield svc
+
+
+def test_single_texts_past_threads_and_queue_get_a_prompt_503(
+    few_threads: RunningService,
+) -> None:
+    """More single-text requests at once than the threads and the queue hold: each one is
+    served or refused at once (503 + Retry-After), none waits behind the others.
+
+    FastAPI used to let them all wait for one of its engine threads: each thread holds one
+    text in the model's queue, so the queue never filled and nothing was refused.
+    """
+    url = few_threads.base_url + EMBED
+
+    def post(n: int) -> tuple[httpx.Response, float]:
+        started = time.perf_counter()
+        answer = httpx.post(url, json={"text": f"{n} {uuid.uuid4()} {LONG} {LONG}"}, timeout=300)
+        return answer, time.perf_counter() - started
+
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(post, range(40)))
+    statuses = Counter(answer.status_code for answer, _ in answers)
+    assert set(statuses) == {200, 503}, statuses
+    for refused, _ in (a for a in answers if a[0].status_code == 503):
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"]["code"] == "service_unavailable", refused.text
+    # refused at once: never after the slowest answer (it waited for every model call
+    # ahead of it), while the model ran for most of the run
+    slowest_refusal = max(s for a, s in answers if a.status_code == 503)
+    served = sorted(s for a, s in answers if a.status_code == 200)
+    assert slowest_refusal < served[-1], (slowest_refusal, served)

@@ -184,7 +184,7 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                 raise ProviderUnavailable(f"the {self.model.name} model is shutting down")
             depth = len(self._pending)
             if depth and depth + len(items) > self.limits.queue_size:
-                raise self._refuse(
+                raise self.refuse(
                     f"the {self.model.name} model is at capacity ({depth} items queued); "
                     "retry shortly",
                     depth + len(items),
@@ -208,7 +208,7 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         their cap (``CallerGate``).
         """
         if not self.callers.enter():
-            raise self._refuse(
+            raise self.refuse(
                 f"the {self.model.name} model has {self.callers.max_callers} requests "
                 "waiting in this process; retry shortly",
                 self.depth + len(items),
@@ -250,7 +250,8 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
 
     # --- worker side -------------------------------------------------------------------
 
-    def _refuse(self, message: str, queued: int) -> Overloaded:
+    def refuse(self, message: str, queued: int) -> Overloaded:
+        """The 503 to raise (counted), its Retry-After the time ``queued`` items take."""
         self._last_rejection = time.monotonic()
         self._metrics.rejected.labels(self.model.name).inc()
         return Overloaded(message, retry_after_s=self._retry_after_s(queued))
