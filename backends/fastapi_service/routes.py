@@ -91,14 +91,21 @@ def _endpoint_for(operation: Operation) -> Endpoint:
 async def _run_while_connected(
     request: Request, resources: Resources, api_request: ApiRequest, timing: RequestTiming
 ) -> ApiResult | None:
-    """The handler's result from a worker thread; None when the client went away first.
+    """The handler's result; None when the client went away first.
+
+    Awaited on the event loop when all the handler does is await the inference runtime
+    (``flow.awaitable``: embeddings on the local model), so the runtime's queue alone
+    bounds those requests; otherwise in an engine thread, which a request waits for only
+    while there is room (``admit_to_thread``).
 
     A disconnect abandons the request's model calls: those still waiting leave their
     queue, so a batch never computes an answer nobody reads, and the thread stops at its
     next model call. Only the ASGI receive channel says a client left (the server sends
     http.disconnect after the body), hence one small watcher task per request.
     """
-    resources.admit_to_thread()
+    awaitable = resources.flow.awaitable(api_request)
+    if awaitable is None:
+        resources.admit_to_thread()
     left = False
 
     async def watch() -> None:
@@ -110,10 +117,12 @@ async def _run_while_connected(
 
     watcher = asyncio.ensure_future(watch())
     try:
+        if awaitable is not None:
+            return await awaitable
         return await anyio.to_thread.run_sync(
             resources.flow.run, api_request, limiter=resources.engine_limiter
         )
-    except CancelledError:
+    except (CancelledError, asyncio.CancelledError):
         if left:
             return None
         raise

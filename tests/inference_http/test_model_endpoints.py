@@ -188,9 +188,9 @@ def few_threads(
     redis_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningService]:
-    """A backend with few threads for model requests and a queue of 4 texts."""
+    """A backend with few threads for model requests and a queue of 16 texts."""
     env = {
-        **_env(migrated_pg_url, redis_url, queue_size=4),
+        **_env(migrated_pg_url, redis_url, queue_size=16),
         "FASTAPI_ENGINE_THREADS": "2",
         "DJANGO_THREADS": "8",  # 4 of them may wait on the model (runtime.model_threads)
     }
@@ -199,8 +199,17 @@ def few_threads(
         yield svc
 
 
+# awaited on FastAPI's event loop / run in one of its engine threads (classify embeds the
+# text, a label and its prompt in one model call: 3 items, so 2 threads never fill the queue)
+SINGLE_TEXTS = {
+    "embed": (EMBED, f"{LONG} {LONG}", {}),
+    "classify": ("/api/v1/analysis/classify", LONG, {"categories": ["billing"]}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SINGLE_TEXTS))
 def test_single_texts_past_threads_and_queue_get_a_prompt_503(
-    few_threads: RunningService,
+    few_threads: RunningService, kind: str
 ) -> None:
     """More single-text requests at once than the threads and the queue hold: each one is
     served or refused at once (503 + Retry-After), none waits behind the others.
@@ -208,15 +217,22 @@ def test_single_texts_past_threads_and_queue_get_a_prompt_503(
     FastAPI used to let them all wait for one of its engine threads: each thread holds one
     text in the model's queue, so the queue never filled and nothing was refused.
     """
-    url = few_threads.base_url + EMBED
+    path, text, extra = SINGLE_TEXTS[kind]
+
+    clients = 40
+    start = threading.Barrier(clients)
 
     def post(n: int) -> tuple[httpx.Response, float]:
-        started = time.perf_counter()
-        answer = httpx.post(url, json={"text": f"{n} {uuid.uuid4()} {LONG} {LONG}"}, timeout=300)
-        return answer, time.perf_counter() - started
+        body = {"text": f"{n} {uuid.uuid4()} {text}", **extra}
+        with httpx.Client(base_url=few_threads.base_url, timeout=300) as client:
+            assert client.get("/health").status_code == 200  # connected before the clock
+            start.wait()
+            started = time.perf_counter()
+            answer = client.post(path, json=body)
+            return answer, time.perf_counter() - started
 
-    with ThreadPoolExecutor(40) as pool:
-        answers = list(pool.map(post, range(40)))
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(post, range(clients)))
     statuses = Counter(answer.status_code for answer, _ in answers)
     assert set(statuses) == {200, 503}, statuses
     for refused, _ in (a for a in answers if a[0].status_code == 503):

@@ -230,8 +230,11 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
 
     async def run_async(self, items: Sequence[ItemT]) -> Inferred[OutT]:
         """Submit and await without blocking the event loop; a cancelled task drops a
-        request that is still waiting (asyncio.wrap_future passes the cancel on)."""
-        result = await asyncio.wrap_future(self.submit(items))
+        request that is still waiting (asyncio.wrap_future passes the cancel on), and so
+        does ``RequestTiming.abandon`` (asyncio.CancelledError here)."""
+        future = self.submit(items)
+        note_queued(future)
+        result = await asyncio.wrap_future(future)
         record_timing(result.timing)
         return result
 
