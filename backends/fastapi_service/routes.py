@@ -20,7 +20,7 @@ from backends.core.api.api_request import ApiRequest, ApiResult
 from backends.core.api.event_stream import EVENT_STREAM_HEADERS
 from backends.core.api.flow import Answer
 from backends.core.api.metrics_page import server_timing
-from backends.core.inference.timing import RequestTiming, collect_timing
+from backends.core.inference.timing import CLIENT_CLOSED, RequestTiming, collect_timing
 from backends.core.persistence.log_notes import LogNotes
 from backends.fastapi_service.body import read_body
 from backends.fastapi_service.resources import Resources
@@ -28,8 +28,6 @@ from shared_schemas.generation import EVENT_STREAM_MEDIA_TYPE
 from shared_schemas.operations import OPERATIONS, Operation
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-# The log row's status for a request whose client left before its answer (nginx's 499).
-CLIENT_CLOSED = 499
 
 
 def install_routes(app: FastAPI) -> None:
