@@ -79,16 +79,10 @@ RAG_SEARCH = RequestSpec(
         {"collection": RAG_COLLECTION, "query": "slow search on big collections {n}", "top_k": 5}
     ),
 )
-# 8 texts per request: at 64 connections up to 512 items want the queue, twice the default
-# INFERENCE_QUEUE_SIZE (256). Single texts cannot get there: FastAPI runs at most its
-# FASTAPI_ENGINE_THREADS (64) at once, the rest wait for a thread; a Django worker
-# refuses single texts past its 64 model places (INFERENCE_MAX_CALLERS), more than the
-# bench's 64 connections give one worker.
-OVERLOAD_TEXTS = 8
+# Single texts, one per connection: at ``overload_connections`` (384) more texts want the
+# model than the default INFERENCE_QUEUE_SIZE (256) plus a running batch (32) hold.
 EMBED_OVERLOAD = RequestSpec(
-    "POST",
-    EMBED_BATCH,
-    _json({"texts": [f"Overload {{n}} text {i}: export failed." for i in range(OVERLOAD_TEXTS)]}),
+    "POST", EMBED, _json({"text": "Overload {n}: the nightly export failed after upgrade."})
 )
 SENTIMENT_TEXT = RequestSpec(
     "POST",
@@ -129,7 +123,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "embed_overload",
-        f"embeddings/batch of {OVERLOAD_TEXTS}, past the queue limit",
+        "embeddings/generate, single texts past the queue limit",
         (EMBED_OVERLOAD,),
         "more texts in flight than INFERENCE_QUEUE_SIZE: the intended 503s (Retry-After) vs 2xx",
         calls_model=True,

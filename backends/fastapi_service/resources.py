@@ -51,6 +51,24 @@ class Resources:
 
     _probes: dict[str, asyncio.Task[dict[str, Check]]] = field(default_factory=dict)
 
+    def admit_to_thread(self) -> None:
+        """Refuse (503 + Retry-After) a request that would wait for an engine thread behind
+        a full queue.
+
+        A request waits for a thread only while the requests already waiting for one plus
+        the items in the models' queues stay under INFERENCE_QUEUE_SIZE: the threads are
+        a queue in front of the runtime's, and neither may hold seconds of work.
+        Without it, single texts past the threads waited unbounded (each thread holds one
+        text in the queue, so the queue itself never filled).
+        """
+        limiter = self.engine_limiter
+        if limiter.available_tokens >= 1:
+            return
+        waiting = limiter.statistics().tasks_waiting
+        runtime = self.engine.inference
+        if waiting + runtime.depth() >= runtime.limits.queue_size:
+            raise runtime.refuse(waiting)
+
     async def readiness(self) -> ReadyResponse:
         """Every dependency checked at once, answered within READY_TIMEOUT_S.
 

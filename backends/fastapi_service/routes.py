@@ -20,7 +20,7 @@ from backends.core.api.api_request import ApiRequest, ApiResult
 from backends.core.api.event_stream import EVENT_STREAM_HEADERS
 from backends.core.api.flow import Answer
 from backends.core.api.metrics_page import server_timing
-from backends.core.inference.timing import RequestTiming, collect_timing
+from backends.core.inference.timing import CLIENT_CLOSED, RequestTiming, collect_timing
 from backends.core.persistence.log_notes import LogNotes
 from backends.fastapi_service.body import read_body
 from backends.fastapi_service.resources import Resources
@@ -28,8 +28,6 @@ from shared_schemas.generation import EVENT_STREAM_MEDIA_TYPE
 from shared_schemas.operations import OPERATIONS, Operation
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-# The log row's status for a request whose client left before its answer (nginx's 499).
-CLIENT_CLOSED = 499
 
 
 def install_routes(app: FastAPI) -> None:
@@ -91,13 +89,21 @@ def _endpoint_for(operation: Operation) -> Endpoint:
 async def _run_while_connected(
     request: Request, resources: Resources, api_request: ApiRequest, timing: RequestTiming
 ) -> ApiResult | None:
-    """The handler's result from a worker thread; None when the client went away first.
+    """The handler's result; None when the client went away first.
+
+    Awaited on the event loop when all the handler does is await the inference runtime
+    (``flow.awaitable``: embeddings on the local model), so the runtime's queue alone
+    bounds those requests; otherwise in an engine thread, which a request waits for only
+    while there is room (``admit_to_thread``).
 
     A disconnect abandons the request's model calls: those still waiting leave their
     queue, so a batch never computes an answer nobody reads, and the thread stops at its
     next model call. Only the ASGI receive channel says a client left (the server sends
     http.disconnect after the body), hence one small watcher task per request.
     """
+    awaitable = resources.flow.awaitable(api_request)
+    if awaitable is None:
+        resources.admit_to_thread()
     left = False
 
     async def watch() -> None:
@@ -109,10 +115,12 @@ async def _run_while_connected(
 
     watcher = asyncio.ensure_future(watch())
     try:
+        if awaitable is not None:
+            return await awaitable
         return await anyio.to_thread.run_sync(
             resources.flow.run, api_request, limiter=resources.engine_limiter
         )
-    except CancelledError:
+    except (CancelledError, asyncio.CancelledError):
         if left:
             return None
         raise

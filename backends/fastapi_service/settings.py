@@ -25,7 +25,8 @@ class FastAPIServiceSettings(BackendServiceSettings):
     # py-spy). True hands requests to it again.
     opentelemetry: bool = False
     db_pool_size: int = Field(default=10, ge=1, le=100)
-    # Handler threads: most wait on the inference runtime's queue (a model call coalesces
-    # the texts of every waiting request into one batch), so this bounds the batch a
-    # single backend process can form; 4 capped batches at 4 texts.
+    # Handler threads for operations that block (RAG, analysis, transcription; embeddings
+    # on the local model are awaited on the event loop instead). A request waits for one
+    # only while those waiting plus the queued texts stay under INFERENCE_QUEUE_SIZE, then
+    # 503 + Retry-After; at 4 threads batches capped at 4 texts.
     engine_threads: int = Field(default=64, ge=1, le=256)

@@ -238,6 +238,44 @@ def test_an_abandoned_request_drops_its_waiting_calls_and_any_later_one() -> Non
         queue.close()
 
 
+def test_a_request_whose_client_left_is_dropped_when_its_batch_would_take_it() -> None:
+    """The pull form (a WSGI server is never told): the queue asks ``client_gone`` as the
+    request would enter a batch; the neighbour in the same batch still runs."""
+    model = GatedMiniLM()
+    metrics = InferenceMetrics()
+    queue = gated_queue(model, metrics=metrics)
+    connected = {TEXTS[6]: False, TEXTS[7]: True}
+    outcomes: dict[str, object] = {}
+
+    def handler(text: str) -> None:
+        with collect_timing(client_gone=lambda: not connected[text]) as timing:
+            try:
+                outcomes[text] = len(queue.run([text]).outputs)
+            except CancelledError:
+                outcomes[text] = ("cancelled", timing.abandoned)
+
+    try:
+        running = queue.submit([TEXTS[0]])
+        model.entered.wait(60)
+        threads = [threading.Thread(target=handler, args=(t,)) for t in connected]
+        for thread in threads:
+            thread.start()
+        while queue.depth < 2:
+            time.sleep(0.001)  # both wait behind the running batch
+        model.release(10)
+        for thread in threads:
+            thread.join(60)
+        running.result(60)
+        assert outcomes == {TEXTS[6]: ("cancelled", True), TEXTS[7]: 1}
+        assert not model.ran(TEXTS[6]) and model.ran(TEXTS[7])
+        cancelled = metrics.registry.get_sample_value(
+            "inference_cancelled_total", {"model": model.name}
+        )
+        assert cancelled == 1
+    finally:
+        queue.close()
+
+
 def test_the_awaitable_path_leaves_the_event_loop_running() -> None:
     model = GatedMiniLM()
     queue = gated_queue(model)

@@ -13,7 +13,9 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -133,13 +135,17 @@ def test_a_full_queue_answers_503_with_retry_after(backend: RunningService) -> N
     assert _sample(_metrics(backend), "inference_rejected_total") >= 1
 
 
-@pytest.fixture(scope="module")
-def roomy_fastapi(
-    migrated_pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def roomy(
+    request: pytest.FixtureRequest,
+    migrated_pg_url: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningService]:
-    """FastAPI with room in the queue (and batches of one): requests wait, none is refused."""
+    """A backend with room in the queue (and batches of one): requests wait, none is refused."""
     env = _env(migrated_pg_url, redis_url, queue_size=1000)
-    with running_service(BACKENDS["fastapi"], env, tmp_path_factory.mktemp("roomy")) as svc:
+    name: str = request.param
+    with running_service(BACKENDS[name], env, tmp_path_factory.mktemp(f"roomy-{name}")) as svc:
         yield svc
 
 
@@ -155,25 +161,102 @@ def _post_and_hang_up(base_url: str, path: str, body: dict[str, object]) -> None
         sock.sendall(head + payload)
 
 
-def test_a_waiting_request_whose_client_left_is_dropped(roomy_fastapi: RunningService) -> None:
-    """FastAPI only: a WSGI server (Django's gunicorn) never tells the app a client left."""
+def test_a_waiting_request_whose_client_left_is_dropped(roomy: RunningService) -> None:
+    """Its text never enters a batch; its neighbour in the queue is unaffected.
+
+    FastAPI hears of the disconnect (ASGI http.disconnect) and drops the request at once;
+    Django's WSGI does not, so the runtime peeks at the client's socket before the
+    request's first batch (mlapi/client_socket.py) and drops it then.
+    """
     texts = [f"{LONG} {uuid.uuid4()}" for _ in range(100)]
     outcome: dict[str, httpx.Response] = {}
-    url = roomy_fastapi.base_url
+    url = roomy.base_url
 
     def batch() -> None:
         outcome["batch"] = httpx.post(url + BATCH, json={"texts": texts}, timeout=300)
 
+    before = _metrics(roomy)
     worker = threading.Thread(target=batch)
     worker.start()
     try:
-        while not _sample(_metrics(roomy_fastapi), "inference_queue_depth"):
+        while not _sample(_metrics(roomy), "inference_queue_depth"):
             assert worker.is_alive(), "the batch finished before its texts were seen queued"
-        cancelled = _sample(_metrics(roomy_fastapi), "inference_cancelled_total")
         _post_and_hang_up(url, EMBED, {"text": f"left {uuid.uuid4()}"})
-        while _sample(_metrics(roomy_fastapi), "inference_cancelled_total") == cancelled:
-            assert worker.is_alive(), "the batch finished before the hung-up request left"
-            time.sleep(0.01)
     finally:
         worker.join(300)
-    assert outcome["batch"].status_code == 200  # its neighbour in the queue is unaffected
+    assert outcome["batch"].status_code == 200
+    deadline = time.monotonic() + 60
+    while _sample(after := _metrics(roomy), "inference_cancelled_total") == _sample(
+        before, "inference_cancelled_total"
+    ):
+        assert time.monotonic() < deadline, "the request whose client left was not dropped"
+        time.sleep(0.05)
+    # batches of one: the batch request's 100 texts ran, the hung-up request's text did not
+    ran = _sample(after, "inference_batch_size_count") - _sample(
+        before, "inference_batch_size_count"
+    )
+    assert ran == len(texts), ran
+
+
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def few_threads(
+    request: pytest.FixtureRequest,
+    migrated_pg_url: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningService]:
+    """A backend with few threads for model requests and a queue of 16 texts."""
+    env = {
+        **_env(migrated_pg_url, redis_url, queue_size=16),
+        "FASTAPI_ENGINE_THREADS": "2",
+        "DJANGO_THREADS": "8",  # 4 of them may wait on the model (runtime.model_threads)
+    }
+    name: str = request.param
+    with running_service(BACKENDS[name], env, tmp_path_factory.mktemp(f"few-{name}")) as svc:
+        yield svc
+
+
+# awaited on FastAPI's event loop / run in one of its engine threads (classify embeds the
+# text, a label and its prompt in one model call: 3 items, so 2 threads never fill the queue)
+SINGLE_TEXTS = {
+    "embed": (EMBED, f"{LONG} {LONG}", {}),
+    "classify": ("/api/v1/analysis/classify", LONG, {"categories": ["billing"]}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SINGLE_TEXTS))
+def test_single_texts_past_threads_and_queue_get_a_prompt_503(
+    few_threads: RunningService, kind: str
+) -> None:
+    """More single-text requests at once than the threads and the queue hold: each one is
+    served or refused at once (503 + Retry-After), none waits behind the others.
+
+    FastAPI used to let them all wait for one of its engine threads: each thread holds one
+    text in the model's queue, so the queue never filled and nothing was refused.
+    """
+    path, text, extra = SINGLE_TEXTS[kind]
+
+    clients = 40
+    start = threading.Barrier(clients)
+
+    def post(n: int) -> tuple[httpx.Response, float]:
+        body = {"text": f"{n} {uuid.uuid4()} {text}", **extra}
+        with httpx.Client(base_url=few_threads.base_url, timeout=300) as client:
+            assert client.get("/health").status_code == 200  # connected before the clock
+            start.wait()
+            started = time.perf_counter()
+            answer = client.post(path, json=body)
+            return answer, time.perf_counter() - started
+
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(post, range(clients)))
+    statuses = Counter(answer.status_code for answer, _ in answers)
+    assert set(statuses) == {200, 503}, statuses
+    for refused, _ in (a for a in answers if a[0].status_code == 503):
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"]["code"] == "service_unavailable", refused.text
+    # refused at once: never after the slowest answer (it waited for every model call
+    # ahead of it), while the model ran for most of the run
+    slowest_refusal = max(s for a, s in answers if a.status_code == 503)
+    served = sorted(s for a, s in answers if a.status_code == 200)
+    assert slowest_refusal < served[-1], (slowest_refusal, served)

@@ -1,6 +1,7 @@
 """The validated request a handler receives, what it returns, and the handler type.
 
-Handlers are synchronous (async backends run them in a worker thread), take the
+Handlers are synchronous (async backends run them in a worker thread, or await an
+``AwaitableHandler`` where the operation has one), take the
 validated shared request model and return the shared response model (or ``RawResult``
 for non-JSON bodies such as subtitles and converted audio, ``StreamResult`` for server-sent
 events). They raise only the domain
@@ -9,7 +10,7 @@ errors of ``backends.core.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -76,3 +77,7 @@ class ApiRequest:
 
 
 Handler = Callable[[Engine, ApiRequest], ApiResult]
+# An operation whose work is only awaiting the inference runtime also has one of these: the
+# result to await on the event loop, or None when this request would block (e.g. a hosted
+# provider's synchronous client), which then runs the ``Handler`` in a thread.
+AwaitableHandler = Callable[[Engine, ApiRequest], Awaitable[ApiResult] | None]

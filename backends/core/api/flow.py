@@ -6,7 +6,8 @@ A backend does only its I/O around these three steps:
    ``prepare``: validated request + cache key, noted for the request log;
 2. await or call the cache with ``prepared.cache_key`` (a hit is ``cached(content)``),
    else ``run`` the handler with ``prepared.api_request``, inline or in a worker thread
-   as ``operation.inline`` says (readiness, ``operation.readiness``, is the backend's
+   as ``operation.inline`` says (an asyncio backend first asks ``awaitable``: model calls
+   it can await on its loop) (readiness, ``operation.readiness``, is the backend's
    own check instead);
 3. ``finish``: the bytes and media type to answer, the entry to cache, noted for the log
    with the meter reading the credits are computed from (``cached`` for a cache hit), or
@@ -15,14 +16,14 @@ A backend does only its I/O around these three steps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from backends.core.api.api_request import ApiRequest, ApiResult, Handler, RawResult, StreamResult
 from backends.core.api.cache_identity import CacheIdentities
 from backends.core.api.event_stream import EventStream
-from backends.core.api.handlers import all_handlers
+from backends.core.api.handlers import all_handlers, awaitable_handlers
 from backends.core.api.validation import parse_json_body, validate_form, validate_path
 from backends.core.engine import Engine
 from backends.core.errors import MLServiceError
@@ -86,6 +87,7 @@ class RequestFlow:
     def __init__(self, engine: Engine, *, cache_enabled: bool) -> None:
         self.engine = engine
         self._handlers: dict[str, Handler] = all_handlers()
+        self._awaitable = awaitable_handlers()
         missing = [
             op.operation_id
             for op in OPERATIONS
@@ -132,6 +134,12 @@ class RequestFlow:
                 "backend's own pools (build it with handlers.health.ready_response)"
             )
         return handler(self.engine, api_request)
+
+    def awaitable(self, api_request: ApiRequest) -> Awaitable[ApiResult] | None:
+        """The handler's result to await on an event loop, without a thread, when all its
+        work is awaiting the inference runtime; None: ``run`` it in a thread instead."""
+        handler = self._awaitable.get(api_request.operation.operation_id)
+        return None if handler is None else handler(self.engine, api_request)
 
     def finish(self, prepared: Prepared, result: ApiResult, notes: LogNotes) -> Answer:
         """The answer to send, and what to cache."""

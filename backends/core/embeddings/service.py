@@ -7,9 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.core.embeddings.base import EmbeddingBatch, EmbeddingProvider, ModelInfo, embed_async
+from backends.core.embeddings.base import (
+    AwaitableEmbeddingProvider,
+    EmbeddingBatch,
+    EmbeddingProvider,
+    ModelInfo,
+    embed_async,
+)
 from backends.core.embeddings.registry import EmbeddingRegistry
-from backends.core.errors import InvalidInput
+from backends.core.errors import InvalidInput, MLServiceError
 from backends.core.usage import Usage
 
 
@@ -93,6 +99,14 @@ class EmbeddingService:
         provider, texts = self._similarity_inputs(text1, text2, model)
         batch = await embed_async(provider, texts)
         return _similarity_result(provider, batch, isinstance(text2, str))
+
+    def awaitable(self, model: str | None = None) -> bool:
+        """Whether ``model``'s ``*_async`` calls await without a thread (the local model's
+        queue); False for an unknown model, whose synchronous call raises the error."""
+        try:
+            return isinstance(self.registry.resolve(model), AwaitableEmbeddingProvider)
+        except MLServiceError:
+            return False
 
     def models(self) -> list[ModelInfo]:
         return self.registry.models()

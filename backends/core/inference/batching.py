@@ -25,7 +25,13 @@ from typing import Generic, Protocol, TypeVar
 
 from backends.core.errors import InvalidInput, Overloaded, ProviderUnavailable
 from backends.core.inference.metrics import InferenceMetrics
-from backends.core.inference.timing import InferenceTiming, note_queued, record_timing
+from backends.core.inference.timing import (
+    InferenceTiming,
+    RequestTiming,
+    current_request,
+    note_queued,
+    record_timing,
+)
 
 ItemT = TypeVar("ItemT")
 PreparedT = TypeVar("PreparedT")
@@ -80,9 +86,10 @@ class QueueSaturation:
 
 
 class _Request(Generic[OutT]):
-    __slots__ = ("batches", "future", "inference_s", "outputs", "remaining", "submitted")
+    __slots__ = ("batches", "future", "inference_s", "outputs", "remaining", "submitted", "web")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, web: RequestTiming | None) -> None:
+        self.web = web  # the web request it serves, asked whether its client is still there
         self.future: Future[Inferred[OutT]] = Future()
         self.outputs: list[OutT | None] = [None] * size
         self.remaining = size
@@ -174,17 +181,18 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         """Queue one request; Overloaded (503) at once when its items do not fit.
 
         An empty queue takes a request of any size, so a large one is never refused forever.
-        Cancelling the future before the request's first batch drops it from the queue.
+        Cancelling the future before the request's first batch drops it from the queue, and
+        so does a client that left (the enclosing ``collect_timing``'s ``client_gone``).
         """
         if not items:
             raise InvalidInput("nothing to run: the request has no items")
-        request: _Request[OutT] = _Request(len(items))
+        request: _Request[OutT] = _Request(len(items), current_request())
         with self._cond:
             if self._closed:
                 raise ProviderUnavailable(f"the {self.model.name} model is shutting down")
             depth = len(self._pending)
             if depth and depth + len(items) > self.limits.queue_size:
-                raise self._refuse(
+                raise self.refuse(
                     f"the {self.model.name} model is at capacity ({depth} items queued); "
                     "retry shortly",
                     depth + len(items),
@@ -208,7 +216,7 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         their cap (``CallerGate``).
         """
         if not self.callers.enter():
-            raise self._refuse(
+            raise self.refuse(
                 f"the {self.model.name} model has {self.callers.max_callers} requests "
                 "waiting in this process; retry shortly",
                 self.depth + len(items),
@@ -230,8 +238,11 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
 
     async def run_async(self, items: Sequence[ItemT]) -> Inferred[OutT]:
         """Submit and await without blocking the event loop; a cancelled task drops a
-        request that is still waiting (asyncio.wrap_future passes the cancel on)."""
-        result = await asyncio.wrap_future(self.submit(items))
+        request that is still waiting (asyncio.wrap_future passes the cancel on), and so
+        does ``RequestTiming.abandon`` (asyncio.CancelledError here)."""
+        future = self.submit(items)
+        note_queued(future)
+        result = await asyncio.wrap_future(future)
         record_timing(result.timing)
         return result
 
@@ -250,7 +261,8 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
 
     # --- worker side -------------------------------------------------------------------
 
-    def _refuse(self, message: str, queued: int) -> Overloaded:
+    def refuse(self, message: str, queued: int) -> Overloaded:
+        """The 503 to raise (counted), its Retry-After the time ``queued`` items take."""
         self._last_rejection = time.monotonic()
         self._metrics.rejected.labels(self.model.name).inc()
         return Overloaded(message, retry_after_s=self._retry_after_s(queued))
@@ -261,14 +273,13 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         return max(1, min(_MAX_RETRY_AFTER_S, math.ceil(queued / self._items_per_s)))
 
     def _forget_if_cancelled(self, request: _Request[OutT]) -> None:
+        """A request cancelled before its first batch (the only time a future can be):
+        its items leave the queue, and it is counted once."""
         if not request.future.cancelled():
             return
         with self._cond:
-            before = len(self._pending)
             self._pending = deque(i for i in self._pending if i.request is not request)
-            dropped = before - len(self._pending)
-        if dropped:
-            self._metrics.cancelled.labels(self.model.name).inc()
+        self._metrics.cancelled.labels(self.model.name).inc()
 
     def _work(self) -> None:
         while True:
@@ -311,11 +322,13 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         return batch, started
 
     def _start(self, request: _Request[OutT]) -> bool:
-        """Mark the request running; False if its caller cancelled it in the meantime."""
-        if request.future.set_running_or_notify_cancel():
-            return True
-        self._metrics.cancelled.labels(self.model.name).inc()
-        return False
+        """Mark the request running; False if its caller cancelled it in the meantime or
+        its web request's client went away (it leaves the queue, its caller gets
+        CancelledError)."""
+        if request.web is not None and request.web.gone():
+            request.future.cancel()  # a no-op if abandoning it did; _forget_if_cancelled
+            return False
+        return request.future.set_running_or_notify_cancel()
 
     def _prepare(self, item: _Item[ItemT, PreparedT, OutT]) -> bool:
         try:

@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any, TypeVar
 
+from backends.core.errors import Overloaded
 from backends.core.inference.batching import (
     BatchLimits,
     BatchModel,
@@ -79,6 +80,26 @@ class InferenceRuntime:
         with self._lock:
             queues = list(self._queues.values())
         return [q.saturation() for q in queues]
+
+    def depth(self) -> int:
+        """Items waiting in every model's queue."""
+        with self._lock:
+            queues = list(self._queues.values())
+        return sum(q.depth for q in queues)
+
+    def refuse(self, waiting: int) -> Overloaded:
+        """The 503 for a request refused before it reached a queue, with ``waiting``
+        requests already ahead of it (e.g. for a server thread to run them in).
+
+        Counted and timed by the deepest queue, as if its own queue had refused it.
+        """
+        with self._lock:
+            queues = list(self._queues.values())
+        message = f"{waiting} model requests are waiting in this process; retry shortly"
+        if not queues:
+            return Overloaded(message)
+        deepest = max(queues, key=lambda q: q.depth)
+        return deepest.refuse(message, deepest.depth + waiting)
 
     def close(self) -> None:
         """Fail what still waits and stop the workers."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from concurrent.futures import CancelledError
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
@@ -16,9 +17,10 @@ from backends.core.api.api_request import ApiResult
 from backends.core.api.event_stream import EVENT_STREAM_HEADERS
 from backends.core.api.flow import Answer
 from backends.core.api.metrics_page import server_timing
-from backends.core.inference.timing import collect_timing
+from backends.core.inference.timing import CLIENT_CLOSED, collect_timing
 from backends.django_service.config.service_settings import DjangoServiceSettings
 from backends.django_service.mlapi.body import read_body
+from backends.django_service.mlapi.client_socket import client_gone_check
 from backends.django_service.mlapi.context import attach_context, context_of
 from backends.django_service.mlapi.runtime import get_runtime
 from shared_schemas.generation import EVENT_STREAM_MEDIA_TYPE
@@ -44,8 +46,13 @@ def run_operation(
         runtime.metrics.cache_lookup(hit=bool(cached))
         if cached:
             return _response(flow.cached(prepared, cached, notes), perturb=perturb)
-    with collect_timing() as timing:
-        result = runtime.readiness() if operation.readiness else flow.run(prepared.api_request)
+    with collect_timing(client_gone_check(request)) as timing:
+        try:
+            result = runtime.readiness() if operation.readiness else flow.run(prepared.api_request)
+        except CancelledError:
+            if timing.abandoned:  # its client left while a model call waited: dropped
+                return HttpResponse(status=CLIENT_CLOSED)  # nobody is left to read it
+            raise
     answer = flow.finish(prepared, result, notes)
     if answer.stream is not None:
         # gunicorn's sync worker writes each event as the generator yields it (chunked);
