@@ -358,9 +358,9 @@ class ShadowMirror:
             finally:
                 self._sending -= 1
             # the comparisons: in the worker process, off this event loop
-            noise = self.worker.compare(op_id, primary, again[0], body) if again else None
+            noise = self._differences(op_id, primary, again[0], body) if again else None
             try:
-                found = self.worker.compare(op_id, primary, answer, body)
+                found = self._differences(op_id, primary, answer, body)
             except WorkerFull:
                 if noise is not None:
                     noise.cancel()
@@ -384,6 +384,22 @@ class ShadowMirror:
             self.metrics.differences.labels(self.candidate.name, op_id).inc(len(comparison.diffs))
         if self.store is not None:
             self.store.add(comparison)
+
+    def _differences(
+        self, op_id: str, primary: Answer, other: Answer, body: bytes
+    ) -> asyncio.Future[list[FieldDiff]]:
+        """The fields in which two answers differ, as a future.
+
+        Answers with the same status, media type and bytes cannot differ whatever the
+        comparator: that common case is settled here, without the round trip to the worker
+        process (parsing and walking both bodies there cost ~0.3 ms of CPU per comparison,
+        on the cores the primary runs on). Only answers that differ in bytes go there.
+        """
+        if other == primary:
+            same: asyncio.Future[list[FieldDiff]] = asyncio.get_running_loop().create_future()
+            same.set_result([])
+            return same
+        return self.worker.compare(op_id, primary, other, body)
 
     def _noted_noise(
         self, op_id: str, primary: Answer, again: tuple[Answer, float], diffs: list[FieldDiff]

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 from starlette.types import Receive, Scope, Send
 
@@ -49,6 +50,36 @@ class Stalled:
         await asyncio.to_thread(self.release.wait)  # set from the test thread
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
+
+
+class Constant:
+    """An upstream that answers every request with the same JSON bytes."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.requests = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        self.requests += 1
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _comparison_workers() -> list[psutil.Process]:
+    """Comparison worker processes started by this (the gateway's) process."""
+    return [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "gateway.shadow_worker" in " ".join(child.cmdline())
+    ]
 
 
 @pytest.fixture
@@ -120,3 +151,20 @@ def test_mirrors_beyond_the_bound_are_dropped_while_the_primary_answers(
         finally:
             stalled.release.set()
     assert stalled.requests == 1
+
+
+def test_identical_answers_match_without_the_comparison_worker() -> None:
+    """Same bytes cannot differ: settled on the loop, no process round trip (its CPU would
+    be taken from the primary's cores)."""
+    body = b'{"multiplier": 1.15, "bonus_percent": 15}'
+    primary, candidate = Constant(body), Constant(body)
+    with serving(primary) as first, serving(candidate) as second:
+        settings = make_settings(
+            {"first": first.url, "second": second.url}, "first", shadow="second"
+        )
+        with run_gateway(settings) as gateway:
+            for _ in range(3):
+                assert gateway.client.post(ADJUST, json=BODY).content == body
+            _wait_for(gateway, "complexity_calculate_adjustment", "match", 3)
+            assert _comparison_workers() == []
+    assert candidate.requests == 3
