@@ -56,8 +56,9 @@ ADJUST = (
 )
 MIX = [("3", *EMBED), ("1", *ADJUST)]
 OPEN_MIX: list[open_loop.Request] = [(3, *EMBED), (1, *ADJUST)]
-OUTCOMES = {"match": "matched", "differs": "differing", "dropped": "dropped", "error": "errors",
-            "skipped": "skipped"}  # fmt: skip
+OUTCOMES = {"match": "matched", "differs": "differing", "error": "errors", "skipped": "skipped",
+            "dropped_inflight": "dropped (in-flight bound)",
+            "dropped_queue": "dropped (comparison queue full)"}  # fmt: skip
 
 
 @contextlib.contextmanager

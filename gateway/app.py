@@ -214,7 +214,9 @@ class GatewayApp:
         if self._shadow is not None and self._shadow.store is not None:
             await self._shadow.store.flush_or_keep()
         candidate = self._shadow.candidate.name if self._shadow is not None else None
-        return await build_report(await self._report_store.pool(), self.settings, candidate)
+        dropped = self._shadow.drops if self._shadow is not None else None
+        pool = await self._report_store.pool()
+        return await build_report(pool, self.settings, candidate, dropped)
 
     def _own_headers(self, incoming: Incoming) -> tuple[tuple[bytes, bytes], ...]:
         return ((b"x-request-id", incoming.request_id.encode()), self._backend_header)

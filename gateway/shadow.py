@@ -52,6 +52,10 @@ from shared_schemas.request_meta import SHADOW_HEADER
 
 log = logging.getLogger("gateway.shadow")
 _SHADOW = (SHADOW_HEADER.encode(), b"1")
+# Why a sampled request was not compared: two bounds, two outcomes of their own.
+DROPPED_INFLIGHT = "dropped_inflight"  # GATEWAY_SHADOW_MAX_INFLIGHT mirrors already sent
+DROPPED_QUEUE = "dropped_queue"  # GATEWAY_SHADOW_COMPARE_QUEUE comparisons already waiting
+DROP_REASONS = (DROPPED_INFLIGHT, DROPPED_QUEUE)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 INSERT_COMPARISON = """
@@ -125,7 +129,9 @@ class ShadowMetrics:
     def __init__(self, metrics: GatewayMetrics) -> None:
         self.requests = Counter(
             "gateway_shadow_requests_total",
-            "Mirrored requests by outcome: match, differs, error, dropped (full), skipped.",
+            "Mirrored requests by outcome: match, differs, error, skipped (not captured),"
+            " dropped_inflight (GATEWAY_SHADOW_MAX_INFLIGHT mirrors in flight: not sent),"
+            " dropped_queue (GATEWAY_SHADOW_COMPARE_QUEUE comparisons waiting: not compared).",
             ["candidate", "operation", "outcome"],
             registry=metrics.registry,
         )
@@ -274,6 +280,8 @@ class ShadowMirror:
         self.worker = CompareWorker(settings.shadow_compare_queue)
         # per operation: fields in which the primary was seen to differ from itself
         self.noise: dict[str, set[str]] = {}
+        # per operation and reason: sampled requests not compared, since this process started
+        self.drops: dict[str, dict[str, int]] = {}
 
     def sampled(self, scope: Scope) -> Operation | None:
         """The operation of a request to mirror, or None (not sampled, writes, not an operation)."""
@@ -304,7 +312,7 @@ class ShadowMirror:
             self.metrics.requests.labels(self.candidate.name, op_id, "skipped").inc()
             return
         if self._sending >= self._max_inflight or self.upstream is None:
-            self.metrics.requests.labels(self.candidate.name, op_id, "dropped").inc()
+            self._dropped(op_id, DROPPED_INFLIGHT)
             return
         primary = Answer(outcome.status, outcome.media_type, answer)
         self._sending += 1
@@ -374,7 +382,7 @@ class ShadowMirror:
             noisy = self.noise.get(op_id, set())
             comparison.diffs = [diff for diff in await found if diff.pattern not in noisy]
         except WorkerFull:  # GATEWAY_SHADOW_COMPARE_QUEUE comparisons already wait
-            self.metrics.requests.labels(self.candidate.name, op_id, "dropped").inc()
+            self._dropped(op_id, DROPPED_QUEUE)
             return
         except Exception as exc:  # a timeout, a refused connection, a bug: counted, not raised
             comparison.error = f"{type(exc).__name__}: {exc}"[:255]
@@ -384,6 +392,11 @@ class ShadowMirror:
             self.metrics.differences.labels(self.candidate.name, op_id).inc(len(comparison.diffs))
         if self.store is not None:
             self.store.add(comparison)
+
+    def _dropped(self, op_id: str, reason: str) -> None:
+        self.metrics.requests.labels(self.candidate.name, op_id, reason).inc()
+        per_reason = self.drops.setdefault(op_id, dict.fromkeys(DROP_REASONS, 0))
+        per_reason[reason] += 1
 
     def _differences(
         self, op_id: str, primary: Answer, other: Answer, body: bytes

@@ -145,7 +145,9 @@ def test_mirrors_beyond_the_bound_are_dropped_while_the_primary_answers(
             with run_gateway(settings) as gateway:
                 for _ in range(3):  # answered while the first mirror is still held
                     assert gateway.client.post(ADJUST, json=BODY).status_code == 200
-                assert _counter(gateway, "complexity_calculate_adjustment", "dropped") == 2
+                op = "complexity_calculate_adjustment"
+                assert _counter(gateway, op, "dropped_inflight") == 2
+                assert _counter(gateway, op, "dropped_queue") == 0
                 stalled.release.set()
                 _wait_for(gateway, "complexity_calculate_adjustment", "differs", 1)
         finally:
@@ -168,3 +170,25 @@ def test_identical_answers_match_without_the_comparison_worker() -> None:
             _wait_for(gateway, "complexity_calculate_adjustment", "match", 3)
             assert _comparison_workers() == []
     assert candidate.requests == 3
+
+
+def test_a_full_comparison_queue_is_its_own_drop_reason(
+    fast: ThreadServer, candidate: tuple[EchoUpstream, ThreadServer], migrated_pg_url: str
+) -> None:
+    """The worker process is still starting: one comparison waits, the next ones find the
+    queue (of one) full. /metrics and the report say so apart from the in-flight bound."""
+    _, server = candidate
+    settings = make_settings(
+        {"fast": fast.url, "candidate": server.url}, "fast", shadow="candidate",
+        shadow_compare_queue=1, database_url=migrated_pg_url,
+    )  # fmt: skip
+    op = "complexity_calculate_adjustment"
+    with run_gateway(settings) as gateway:
+        for _ in range(3):  # echo answers differ: each goes to the worker
+            assert gateway.client.post(ADJUST, json=BODY).status_code == 200
+        _wait_for(gateway, op, "dropped_queue", 2)
+        _wait_for(gateway, op, "differs", 1)
+        assert _counter(gateway, op, "dropped_inflight") == 0
+        report = gateway.client.get("/gateway/shadow/report").json()
+    dropped = report["candidates"]["candidate"]["dropped_by_this_gateway"]
+    assert dropped == {op: {"dropped_inflight": 0, "dropped_queue": 2}}
