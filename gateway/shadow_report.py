@@ -20,7 +20,8 @@ TOP_FIELDS = 10
 Verdict = Literal[
     "ready", "differs", "not enough traffic", "not mirrored (writes)", "answered by the gateway"
 ]
-# Verdicts that do not hold a switch back (the contract check covers those operations).
+# Verdicts that do not hold a switch back (never mirrored: the contract suite covers those
+# operations; switch-check's own check of the candidate sends no write).
 PASSING = frozenset({"ready", "not mirrored (writes)", "answered by the gateway"})
 
 _PER_OPERATION = """
