@@ -124,6 +124,10 @@ class GatewaySettings(BaseSettings):
     shadow_capture_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Share of mirrored non-deterministic requests also sent twice to the primary (noise).
     shadow_noise_rate: float = Field(default=0.2, ge=0, le=1)
+    # At most this many such second requests per operation and gateway process (a small
+    # sample measures the primary's variation; each one is work for the primary), sent only
+    # while no client request is in flight through this gateway.
+    shadow_noise_samples: int = Field(default=20, ge=0)
     shadow_examples_per_field: int = Field(default=5, ge=1)
     shadow_flush_interval_s: float = Field(default=1.0, gt=0)
     shadow_buffer_rows: int = Field(default=10_000, ge=1)

@@ -18,8 +18,10 @@ marks its log row shadow, writes no usage and charges nothing. They never pass t
 gateway's own rate limiter (the gateway sends them itself).
 
 Noise: for operations declared non-deterministic, a share of the mirrored requests is also
-sent to the primary a second time; the fields in which the primary differs from itself are
-not counted against the candidate.
+sent to the primary a second time (a small sample: ``GATEWAY_SHADOW_NOISE_SAMPLES`` per
+operation, each only while no client request is in flight through this gateway, since it
+is work for the primary); the fields in which the primary differs from itself are not
+counted against the candidate. Deterministic operations are never sent twice.
 
 Results go to Postgres (``ml_shadow_comparisons``, ``ml_shadow_examples``: migration 0004)
 in batches, off the request path.
@@ -261,6 +263,7 @@ class ShadowMirror:
         metrics: GatewayMetrics,
         store: ShadowStore | None,
         chance: Callable[[], float] = random.random,
+        idle: Callable[[], bool] = lambda: True,
     ) -> None:
         check_comparators()
         self.primary = primary
@@ -270,6 +273,9 @@ class ShadowMirror:
         self.metrics = ShadowMetrics(metrics)
         self._rate = settings.shadow_sample_rate
         self._noise_rate = settings.shadow_noise_rate
+        self._noise_left = settings.shadow_noise_samples  # per operation
+        self._noise_sent: dict[str, int] = {}
+        self._idle = idle  # no client request in flight: a second request costs no one
         self._max_inflight = settings.shadow_max_inflight
         self._capture_bytes = settings.shadow_capture_bytes
         self._timeouts = Timeouts(settings.connect_timeout_s, settings.shadow_timeout_s)
@@ -359,7 +365,8 @@ class ShadowMirror:
                 comparison.candidate_ms = elapsed * 1000
                 self.metrics.latency.labels("candidate", op_id).observe(elapsed)
                 again: tuple[Answer, float] | None = None
-                if not COMPARATORS[op_id].deterministic and self._chance() < self._noise_rate:
+                if self._noise_wanted(op_id):
+                    self._noise_sent[op_id] = self._noise_sent.get(op_id, 0) + 1
                     started = time.perf_counter()
                     again_answer = await self._send(self.primary, scope, headers, body)
                     again = (again_answer, time.perf_counter() - started)
@@ -392,6 +399,15 @@ class ShadowMirror:
             self.metrics.differences.labels(self.candidate.name, op_id).inc(len(comparison.diffs))
         if self.store is not None:
             self.store.add(comparison)
+
+    def _noise_wanted(self, op_id: str) -> bool:
+        """Send this request to the primary again, to measure its own variation?"""
+        return (
+            not COMPARATORS[op_id].deterministic
+            and self._noise_sent.get(op_id, 0) < self._noise_left
+            and self._idle()
+            and self._chance() < self._noise_rate
+        )
 
     def _dropped(self, op_id: str, reason: str) -> None:
         self.metrics.requests.labels(self.candidate.name, op_id, reason).inc()

@@ -192,3 +192,34 @@ def test_a_full_comparison_queue_is_its_own_drop_reason(
         report = gateway.client.get("/gateway/shadow/report").json()
     dropped = report["candidates"]["candidate"]["dropped_by_this_gateway"]
     assert dropped == {op: {"dropped_inflight": 0, "dropped_queue": 2}}
+
+
+def test_the_primary_is_asked_again_only_while_idle_and_a_few_times(
+    candidate: tuple[EchoUpstream, ThreadServer],
+) -> None:
+    """Noise requests (a non-deterministic operation sent to the primary twice) are work for
+    the primary: at most GATEWAY_SHADOW_NOISE_SAMPLES, none while a client request is in
+    flight."""
+    _, server = candidate
+    primary = EchoUpstream("primary")
+    generate = "/api/v1/analysis/generate"
+    op = "analysis_generate"
+    with serving(primary) as first:
+        settings = make_settings(
+            {"first": first.url, "candidate": server.url}, "first", shadow="candidate",
+            shadow_noise_rate=1.0, shadow_noise_samples=1,
+        )  # fmt: skip
+        with run_gateway(settings) as gateway:
+            slow = threading.Thread(  # holds a client request in flight for 3 s
+                target=gateway.client.post, args=(ADJUST + "?sleep=3",), kwargs={"json": BODY}
+            )
+            slow.start()
+            time.sleep(0.5)
+            assert gateway.client.post(generate, json={"prompt": "a"}).status_code == 200
+            _wait_for(gateway, op, "differs", 1)
+            assert primary.state.requests == 2  # the slow one, the generation: not busy again
+            slow.join()
+            for count in (2, 3):  # idle now: asked again once, then never (one sample)
+                assert gateway.client.post(generate, json={"prompt": "a"}).status_code == 200
+                _wait_for(gateway, op, "differs", count)
+    assert primary.state.requests == 2 + 2 + 1
