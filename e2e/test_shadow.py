@@ -104,6 +104,20 @@ def _switch_check(
     )  # fmt: skip
 
 
+def _failed(report: dict[str, Any]) -> dict[str, Any]:
+    """Operations some of whose mirrors failed (no answer: the candidate may have no row)."""
+    return {
+        op: (seen["errors"], seen["last_error"]) for op, seen in report.items() if seen["errors"]
+    }
+
+
+def _writer_counts(service: RunningService) -> list[str]:
+    """The request-log writer's counts on a backend's /metrics: written, refused (dropped),
+    overflowed (dropped), pending (accepted, not written yet)."""
+    page = httpx.get(service.base_url + "/metrics", timeout=10).text
+    return [line for line in page.splitlines() if line.startswith("request_log_")]
+
+
 def _count(conn: psycopg.Connection[Any], query: str, *params: Any) -> int:
     row = conn.execute(query, params).fetchone()
     assert row is not None
@@ -170,7 +184,9 @@ def test_shadow_traffic_matches_and_never_writes(
             ).fetchall()
             assert time.monotonic() < deadline, (
                 f"the candidate's shadow rows are missing: {found} of"
-                f" {ROUNDS * len(logged)}, by endpoint {sorted(by_endpoint)}"
+                f" {ROUNDS * len(logged)}, by endpoint {sorted(by_endpoint)};"
+                f" mirrors that failed: {_failed(report)};"
+                f" the candidate's writer: {_writer_counts(backends.services['django'])}"
             )
             time.sleep(0.2)
         assert _count(pg, rows + " AND endpoint = ANY(%s)", started[0], WRITE_PATHS) == 0

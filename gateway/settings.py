@@ -78,8 +78,9 @@ class GatewaySettings(BaseSettings):
     # then holds only its own socket, never a pooled connection or a backend worker (530
     # clients trickling 1 KB bodies held all 512 connections and stalled every request).
     buffer_body_bytes: int = Field(default=1024 * 1024, ge=0)
-    # Idle pooled connections are dropped before the backend drops them (uvicorn: 5 s), so a
-    # request never lands on a connection the backend is closing (a POST cannot be retried).
+    # Idle pooled connections are dropped before the backend drops them (uvicorn: 5 s,
+    # Django's gunicorn DJANGO_KEEPALIVE_S: 5 s), so a request never lands on a connection
+    # the backend is closing (a POST cannot be retried). e2e/test_keepalive.py checks both.
     keepalive_s: float = Field(default=4.0, gt=0)
 
     api_keys: str = Field(default="", repr=False)
