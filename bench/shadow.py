@@ -35,6 +35,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -56,8 +57,9 @@ ADJUST = (
 )
 MIX = [("3", *EMBED), ("1", *ADJUST)]
 OPEN_MIX: list[open_loop.Request] = [(3, *EMBED), (1, *ADJUST)]
-OUTCOMES = {"match": "matched", "differs": "differing", "dropped": "dropped", "error": "errors",
-            "skipped": "skipped"}  # fmt: skip
+OUTCOMES = {"match": "matched", "differs": "differing", "error": "errors", "skipped": "skipped",
+            "dropped_inflight": "dropped (in-flight bound)",
+            "dropped_queue": "dropped (comparison queue full)"}  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -89,6 +91,17 @@ def _shadow_counters(base_url: str) -> dict[str, float]:
             outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
             totals[outcome] = totals.get(outcome, 0) + float(line.rsplit(" ", 1)[1])
     return totals
+
+
+def _listener_pid(url: str) -> int | None:
+    """The process listening on a local service URL's port (the Postgres postmaster, whose
+    children are the connections, or Redis); None when it cannot be seen."""
+    port = urlsplit(url).port
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                return int(conn.pid)
+    return None
 
 
 def _own_cpu_s(pid: int) -> float:
@@ -175,6 +188,13 @@ def main() -> None:
         rate = args.load * capacity
         print(f"primary capacity {capacity:.0f} req/s closed-loop; open loop at {rate:.0f}")
         pids = {name: service.process.pid for name, service in backends.items()}
+        # the stores, on the primary's cores too: the candidate's log rows and the shadow
+        # results are written there
+        pids |= {
+            name: pid
+            for name, url in (("postgres", urls.database_url), ("redis", urls.redis_url))
+            if (pid := _listener_pid(url)) is not None
+        }
 
         def measured(side: str, run: Callable[[], dict[str, Any]]) -> None:
             """One run, with the CPU each process tree spent on it (robust to other load)."""
@@ -191,6 +211,13 @@ def main() -> None:
             for name, pid in pids.items():
                 spent = tree_cpu_s(pid) - before[name]
                 row[f"{name}_cpu_ms_per_request"] = round(1000 * spent / requests, 4)
+            # everything but the candidate shares the primary's cores: the sum is what
+            # shadowing adds there (p50 follows it when those cores are saturated)
+            row["primary_cores_cpu_ms_per_request"] = round(
+                sum(v for k, v in row.items() if k.endswith("_cpu_ms_per_request")
+                    and not k.startswith("django")),
+                4,
+            )  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
 
@@ -269,7 +296,8 @@ def main() -> None:
         f"shadow outcomes: {json.dumps(counters)}",
         "",
         "CPU ms per primary request (median of rounds; the gateway's process and its comparison"
-        " worker apart; django is the candidate, on its own core):",
+        " worker apart; django is the candidate, on its own core; primary_cores is the sum of"
+        " the rest, which shares the primary's cores):",
         "",
         *(
             f"- {key}: {json.dumps({k: v for k, v in row.items() if 'cpu' in k})}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.conformance import PHASES, PROFILES, RunOptions
+from contract.read_only import links_left, writing_operations
 
 DEFAULT_MAX_EXAMPLES = 10
 DEFAULT_SEED = 20261124
@@ -85,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="disable a check by name (repeatable), e.g. positive_data_acceptance",
     )
     check.add_argument("--no-probes", action="store_true", help="skip the unknown-route probes")
+    check.add_argument(
+        "--read-only",
+        action="store_true",
+        help="send no operation that writes (Operation.writes: RAG index, index-document, "
+        "collection delete, post-analyze; unknown operations unless GET/HEAD/OPTIONS), in "
+        "every phase and scenario: for a server sharing another's data (switch-check)",
+    )
 
     generate = commands.add_parser(
         "generate", help="write contract/openapi.json from shared_schemas", add_help=False
@@ -121,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         request_timeout=args.request_timeout,
         exclude_checks=tuple(args.exclude_check),
         profiles=args.profile,
+        read_only=args.read_only,
     )
     return run_check(
         options,
@@ -167,6 +177,13 @@ def run_check(
         file=out,
         flush=True,
     )
+    skipped = writing_operations(spec.raw) if options.read_only else {}
+    if skipped:
+        print(f"read-only: not sent (they write): {', '.join(skipped)}", file=out, flush=True)
+        if "stateful" in options.phases and not links_left(spec.raw):
+            phases = tuple(phase for phase in options.phases if phase != "stateful")
+            options = dataclasses.replace(options, phases=phases)
+            print("read-only: no stateful phase (each link starts or ends at a write)", file=out)
     tally = PromiseTally(spec.raw) if "behaviour" in options.profiles else None
     outcome = conformance.run_engine(options, spec, tally)
     results = list(outcome.operations.values())
@@ -180,8 +197,15 @@ def run_check(
         profiles.append(conformance_report.core_profile(results, outcome.errors))
     if tally is not None:
         reasons = scenarios.run_scenarios(
-            options.base_url, tally, headers=options.headers, timeout=options.request_timeout
+            options.base_url,
+            tally,
+            headers=options.headers,
+            timeout=options.request_timeout,
+            read_only=options.read_only,
         )
+        for name in tally.results:  # the promises of operations never sent
+            if name.split("/", 1)[0] in skipped.values():
+                reasons.setdefault(name, "read-only run: the operation writes, never sent")
         promise_results = tally.finish(reasons)
         profiles.append(conformance_report.behaviour_profile(promise_results))
     compared = compare.compare(options, spec, compare_url) if compare_url else None
@@ -260,6 +284,7 @@ def _meta(
         "max_examples": options.max_examples,
         "phases": list(options.phases),
         "workers": options.workers,
+        "read_only": options.read_only,
         "checks": enabled_checks(options, spec),
         "positive_data_acceptance_skipped": opaque_body_operations(spec.raw),
         "started_at": started_at.isoformat(),

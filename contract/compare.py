@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.conformance import RunOptions, load_schema
+from contract.read_only import writes
 from contract.spec import SpecSource
 from shared_schemas.comparators import COMPARATORS, Comparator, FieldDiff
 from shared_schemas.operations import by_id
-
-# Methods that change state on servers outside the registry (the registry says it itself).
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Coverage cases enumerate boundaries deterministically; cap them so big schemas stay quick.
 MAX_COVERAGE_CASES = 40
@@ -172,10 +170,9 @@ def _draw(operation: Any, mode: Any, options: RunOptions) -> list[Any]:
 def _values_rule(operation: Any) -> Comparator | None:
     """The comparator for an operation's values; None when they are not compared (writes)."""
     op_id = str(operation.definition.raw.get("operationId") or "")
-    known = by_id().get(op_id)
-    if known is not None:
-        return None if known.writes else COMPARATORS[op_id]
-    return Comparator() if str(operation.method).upper() in _READ_METHODS else None
+    if writes(op_id, str(operation.method)):
+        return None
+    return COMPARATORS[op_id] if op_id in by_id() else Comparator()
 
 
 def _call(case: Any, url: str, options: RunOptions) -> Any:

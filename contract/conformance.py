@@ -10,6 +10,7 @@ from typing import Any
 from contract import checks
 from contract.behaviour import Exchange
 from contract.promise_tally import PromiseTally, curl_command, parse_json
+from contract.read_only import writes
 from contract.results import FailureRecord, OperationResult
 from contract.spec import SpecSource
 
@@ -40,6 +41,8 @@ class RunOptions:
     stateful_max_steps: int = 12
     exclude_checks: tuple[str, ...] = ()
     profiles: tuple[str, ...] = PROFILES
+    # Send nothing that writes (contract/read_only.py): for a server sharing others' data.
+    read_only: bool = False
 
 
 @dataclass(slots=True)
@@ -151,7 +154,14 @@ def load_schema(options: RunOptions, spec: SpecSource) -> Any:
     import schemathesis
 
     checks.register()
-    return schemathesis.openapi.from_dict(spec.raw, config=build_config(options, spec))
+    schema = schemathesis.openapi.from_dict(spec.raw, config=build_config(options, spec))
+    # read-only: every phase, the stateful one included, skips the operations that write
+    return schema.exclude(_writes) if options.read_only else schema
+
+
+def _writes(context: Any) -> bool:
+    operation = context.operation
+    return writes(operation.definition.raw.get("operationId"), str(operation.method))
 
 
 def run_engine(

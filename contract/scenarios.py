@@ -4,7 +4,8 @@ Each scenario works on its own collection (`conformance-<random>`), deletes it a
 and reports every verdict with the curl sequence that led to it. They use only the
 operations the spec declares and the HTTP API itself: never a database or internals.
 One thing cannot be undone through the API: the calibration scenario leaves one
-post-analysis sample in the server's history.
+post-analysis sample in the server's history. A read-only run (``check --read-only``)
+sends no operation that writes: the scenarios that need one are skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from contract.behaviour import Exchange
 from contract.promise_tally import PromiseTally, curl_command, parse_json
+from contract.read_only import writes
 from shared_schemas.generation import GenerateResponse, GenerateToken
 
 TRANSIENT = frozenset({502, 503, 504})
@@ -46,15 +48,32 @@ class Session:
     """Requests of one scenario, each recorded as a curl, each checked against its promises."""
 
     def __init__(
-        self, client: httpx.Client, tally: PromiseTally, name: str, extra: Mapping[str, str]
+        self,
+        client: httpx.Client,
+        tally: PromiseTally,
+        name: str,
+        extra: Mapping[str, str],
+        read_only: bool = False,
     ) -> None:
         self.client, self.tally, self.name, self.extra = client, tally, name, dict(extra)
+        self.read_only = read_only
         self.steps: list[str] = []
         self.paths = {op_id: label.split(" ", 1) for op_id, label in tally.labels.items()}
+
+    def may(self, op_id: str) -> bool:
+        """The spec has the operation and this run may send it (a read-only run: no write)."""
+        if op_id not in self.paths:
+            return False
+        return not (self.read_only and writes(op_id, self.paths[op_id][0]))
+
+    def _allowed(self, op_id: str) -> None:
+        if op_id in self.paths and not self.may(op_id):
+            raise Abort(f"read-only run: {op_id} writes")
 
     def call(
         self, op_id: str, body: Any = None, *, path_params: Mapping[str, str] | None = None
     ) -> Exchange:
+        self._allowed(op_id)
         method, template = self.paths[op_id]
         path = template.format(**(path_params or {}))
         headers = {"X-Request-ID": f"conformance-{self.name}-{len(self.steps) + 1}"}
@@ -87,6 +106,7 @@ class Session:
     def stream(self, op_id: str, body: Any) -> tuple[Exchange, list[tuple[str, Any]]]:
         """POST ``body`` and read the answer as server-sent events: (name, JSON data) pairs
         (none when the answer is not an event stream, whose JSON body is then the exchange's)."""
+        self._allowed(op_id)
         method, path = self.paths[op_id]
         headers = {
             "X-Request-ID": f"conformance-{self.name}-{len(self.steps) + 1}",
@@ -392,6 +412,8 @@ def complexity_relations(session: Session) -> None:
                             f"{got} but the scale says {expected}")  # fmt: skip
     if "complexity_post_analyze" not in session.paths:
         return
+    if not session.may("complexity_post_analyze"):
+        raise Abort("read-only run: complexity_post_analyze writes")
     counts: dict[str, int] = {}
     for kind in ISSUE_TYPES:
         probe = {"title": "Calibration probe", "issue_type": kind}
@@ -452,7 +474,7 @@ PROBES: tuple[tuple[str, Any], ...] = (
 def probes(session: Session) -> None:
     """Send the fixed probes the spec has operations for (the per-response checks judge)."""
     for op_id, body in PROBES:
-        if op_id in session.paths:
+        if session.may(op_id):
             session.call(op_id, body)
 
 
@@ -558,9 +580,17 @@ def covered_promises() -> set[str]:
 
 
 def run_scenarios(
-    base_url: str, tally: PromiseTally, *, headers: Mapping[str, str], timeout: float
+    base_url: str,
+    tally: PromiseTally,
+    *,
+    headers: Mapping[str, str],
+    timeout: float,
+    read_only: bool = False,
 ) -> dict[str, str]:
-    """Run every scenario the spec allows; return skip reasons for the promises left open."""
+    """Run every scenario the spec allows; return skip reasons for the promises left open.
+
+    ``read_only``: no operation that writes is sent; a scenario that needs one is skipped.
+    """
     reasons: dict[str, str] = {}
     with httpx.Client(base_url=base_url, headers=dict(headers), timeout=timeout) as client:
         for scenario in SCENARIOS:
@@ -569,7 +599,12 @@ def run_scenarios(
                 for name in scenario.promises:
                     reasons[name] = f"needs {', '.join(missing)}, which the spec lacks"
                 continue
-            session = Session(client, tally, scenario.name, headers)
+            session = Session(client, tally, scenario.name, headers, read_only)
+            refused = [op for op in scenario.operations if not session.may(op)]
+            if refused:
+                for name in scenario.promises:
+                    reasons[name] = f"read-only run: needs {', '.join(refused)} (writes)"
+                continue
             try:
                 scenario.run(session)
             except Abort as exc:

@@ -25,6 +25,8 @@ from tests.api.examples import first_example
 PERTURBED = "complexity_calculate_adjustment:multiplier"
 MIRRORED = [op for op in OPERATIONS if not op.writes and op.path not in GATEWAY_ANSWERED]
 WRITE_PATHS = [op.path for op in OPERATIONS if op.writes]
+# What the operations that write change (collections, their chunks, calibration samples).
+STORED_BY_WRITES = ("ml_vector_collections", "ml_vector_chunks", "ml_complexity_samples")
 ROUNDS = 2  # each operation twice: the switch verdict then has 2 comparisons per operation
 
 
@@ -102,6 +104,20 @@ def _switch_check(
     )  # fmt: skip
 
 
+def _failed(report: dict[str, Any]) -> dict[str, Any]:
+    """Operations some of whose mirrors failed (no answer: the candidate may have no row)."""
+    return {
+        op: (seen["errors"], seen["last_error"]) for op, seen in report.items() if seen["errors"]
+    }
+
+
+def _writer_counts(service: RunningService) -> list[str]:
+    """The request-log writer's counts on a backend's /metrics: written, refused (dropped),
+    overflowed (dropped), pending (accepted, not written yet)."""
+    page = httpx.get(service.base_url + "/metrics", timeout=10).text
+    return [line for line in page.splitlines() if line.startswith("request_log_")]
+
+
 def _count(conn: psycopg.Connection[Any], query: str, *params: Any) -> int:
     row = conn.execute(query, params).fetchone()
     assert row is not None
@@ -168,7 +184,9 @@ def test_shadow_traffic_matches_and_never_writes(
             ).fetchall()
             assert time.monotonic() < deadline, (
                 f"the candidate's shadow rows are missing: {found} of"
-                f" {ROUNDS * len(logged)}, by endpoint {sorted(by_endpoint)}"
+                f" {ROUNDS * len(logged)}, by endpoint {sorted(by_endpoint)};"
+                f" mirrors that failed: {_failed(report)};"
+                f" the candidate's writer: {_writer_counts(backends.services['django'])}"
             )
             time.sleep(0.2)
         assert _count(pg, rows + " AND endpoint = ANY(%s)", started[0], WRITE_PATHS) == 0
@@ -252,8 +270,13 @@ def test_switch_check_runs_the_contract_check_of_the_candidate(
                     " VALUES ('fastapi', %s, %s, 'shadow', 200, 200, true, '[]', 1, 1, now())",
                     (candidate, op.operation_id),
                 )
-    verdict = _switch_check(env, candidate, "--max-examples", "1", timeout_s=800)
+        stored = [_count(pg, f"SELECT count(*) FROM {table}") for table in STORED_BY_WRITES]
+        verdict = _switch_check(env, candidate, "--max-examples", "1", timeout_s=800)
+        # the candidate shares the primary's data: its contract check wrote nothing
+        after = [_count(pg, f"SELECT count(*) FROM {table}") for table in STORED_BY_WRITES]
+        assert after == stored, (STORED_BY_WRITES, stored, after)
     out = verdict.stdout
+    assert "read-only: not sent (they write)" in out
     judged = [row for row in out.splitlines() if row.split(" ", 1)[0] in COMPARATORS]
     assert len(judged) == len(OPERATIONS)
     assert all(" differs " not in row and " not enough " not in row for row in judged), out

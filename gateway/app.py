@@ -62,6 +62,7 @@ class GatewayApp:
             "/ready": self._ready,
             "/metrics": self._metrics,
         }
+        self._proxied = 0  # client requests in flight to a backend (the shadow's noise waits)
         self._shadow = self._shadow_mirror(settings)
 
     @contextlib.asynccontextmanager
@@ -151,9 +152,13 @@ class GatewayApp:
             mirrored = self._shadow.sampled(scope) if self._shadow is not None else None
             capture = self._capture if mirrored else 0
             charging = self.admission.charging(send, grant)
-            outcome = await self._forwarder.forward(
-                scope, receive, charging, incoming, group, capture
-            )
+            self._proxied += 1
+            try:
+                outcome = await self._forwarder.forward(
+                    scope, receive, charging, incoming, group, capture
+                )
+            finally:
+                self._proxied -= 1
             status, backend = outcome.status, outcome.backend
             if mirrored is not None and self._shadow is not None:  # the answer is sent
                 self._shadow.submit(mirrored, scope, incoming, outcome, time.perf_counter() - start)
@@ -203,7 +208,12 @@ class GatewayApp:
         if candidate is None:
             return None
         return ShadowMirror(
-            settings, self.registry.selected, candidate, self.metrics, self._report_store
+            settings,
+            self.registry.selected,
+            candidate,
+            self.metrics,
+            self._report_store,
+            idle=lambda: self._proxied == 0,
         )
 
     async def _shadow_report(self) -> dict[str, Any]:
@@ -214,7 +224,9 @@ class GatewayApp:
         if self._shadow is not None and self._shadow.store is not None:
             await self._shadow.store.flush_or_keep()
         candidate = self._shadow.candidate.name if self._shadow is not None else None
-        return await build_report(await self._report_store.pool(), self.settings, candidate)
+        dropped = self._shadow.drops if self._shadow is not None else None
+        pool = await self._report_store.pool()
+        return await build_report(pool, self.settings, candidate, dropped)
 
     def _own_headers(self, incoming: Incoming) -> tuple[tuple[bytes, bytes], ...]:
         return ((b"x-request-id", incoming.request_id.encode()), self._backend_header)

@@ -78,8 +78,9 @@ class GatewaySettings(BaseSettings):
     # then holds only its own socket, never a pooled connection or a backend worker (530
     # clients trickling 1 KB bodies held all 512 connections and stalled every request).
     buffer_body_bytes: int = Field(default=1024 * 1024, ge=0)
-    # Idle pooled connections are dropped before the backend drops them (uvicorn: 5 s), so a
-    # request never lands on a connection the backend is closing (a POST cannot be retried).
+    # Idle pooled connections are dropped before the backend drops them (uvicorn: 5 s,
+    # Django's gunicorn DJANGO_KEEPALIVE_S: 5 s), so a request never lands on a connection
+    # the backend is closing (a POST cannot be retried). e2e/test_keepalive.py checks both.
     keepalive_s: float = Field(default=4.0, gt=0)
 
     api_keys: str = Field(default="", repr=False)
@@ -124,6 +125,10 @@ class GatewaySettings(BaseSettings):
     shadow_capture_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Share of mirrored non-deterministic requests also sent twice to the primary (noise).
     shadow_noise_rate: float = Field(default=0.2, ge=0, le=1)
+    # At most this many such second requests per operation and gateway process (a small
+    # sample measures the primary's variation; each one is work for the primary), sent only
+    # while no client request is in flight through this gateway.
+    shadow_noise_samples: int = Field(default=20, ge=0)
     shadow_examples_per_field: int = Field(default=5, ge=1)
     shadow_flush_interval_s: float = Field(default=1.0, gt=0)
     shadow_buffer_rows: int = Field(default=10_000, ge=1)

@@ -20,7 +20,8 @@ TOP_FIELDS = 10
 Verdict = Literal[
     "ready", "differs", "not enough traffic", "not mirrored (writes)", "answered by the gateway"
 ]
-# Verdicts that do not hold a switch back (the contract check covers those operations).
+# Verdicts that do not hold a switch back (never mirrored: the contract suite covers those
+# operations; switch-check's own check of the candidate sends no write).
 PASSING = frozenset({"ready", "not mirrored (writes)", "answered by the gateway"})
 
 _PER_OPERATION = """
@@ -66,9 +67,18 @@ def _ms(value: float | None) -> float | None:
 
 
 async def build_report(
-    pool: asyncpg.Pool, settings: GatewaySettings, candidate: str | None
+    pool: asyncpg.Pool,
+    settings: GatewaySettings,
+    candidate: str | None,
+    dropped: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """The report of one candidate (every candidate stored when None), per operation."""
+    """The report of one candidate (every candidate stored when None), per operation.
+
+    ``dropped``: the sampled requests of ``candidate`` that this gateway process did not
+    compare, per operation and reason (in-flight bound, full comparison queue). They are
+    counters of the process, not stored rows: the report shows them as
+    ``dropped_by_this_gateway`` next to the stored comparisons.
+    """
     async with pool.acquire() as conn:
         rows = await conn.fetch(_PER_OPERATION, candidate)
         fields = await conn.fetch(_FIELDS, candidate, "shadow")
@@ -76,6 +86,7 @@ async def build_report(
         examples = await conn.fetch(_EXAMPLES, candidate)
         errors = await conn.fetch(_ERRORS, candidate)
     candidates: dict[str, dict[str, Any]] = {}
+    report_drops: dict[str, dict[str, dict[str, int]]] = {}
     for row in rows:
         operations = candidates.setdefault(row["candidate"], {})
         operations[row["operation_id"]] = {
@@ -118,6 +129,10 @@ async def build_report(
                     "candidate": _json(row["candidate_value"]),
                 }
             )
+    if candidate is not None and dropped:
+        candidates.setdefault(candidate, {})
+        shown = {name: dict(reasons) for name, reasons in sorted(dropped.items())}
+        report_drops[candidate] = shown
     return {
         "thresholds": {
             "min_requests": settings.switch_min_requests,
@@ -127,6 +142,7 @@ async def build_report(
             name: {
                 "operations": operations,
                 "verdicts": verdicts(operations, settings),
+                "dropped_by_this_gateway": report_drops.get(name, {}),
             }
             for name, operations in candidates.items()
         },

@@ -2,11 +2,14 @@
 
 A verdict per operation from the shadow comparisons stored in Postgres (``ready`` after
 ``GATEWAY_SWITCH_MIN_REQUESTS`` mirrored requests matching at least
-``GATEWAY_SWITCH_MIN_MATCH_RATE``; ``differs``; ``not enough traffic``; operations that
-write, and /health and /ready, which the gateway answers itself, are never mirrored and are
-judged by the contract check alone), then the contract
-suite against the candidate. Exit 0 only when every mirrored operation is ready and the
-contract check passed.
+``GATEWAY_SWITCH_MIN_MATCH_RATE``; ``differs``; ``not enough traffic``; /health and /ready,
+which the gateway answers itself, and the operations that write are never mirrored), then
+the contract suite against the candidate. That check is read-only (``check --read-only``):
+the candidate shares the primary's database and vector store, so no operation that writes
+is sent to it, in any phase or scenario. The writing operations are therefore judged
+by neither part here, only where the contract suite runs against a backend with data of
+its own (CI: tests/conformance). Exit 0 only when every mirrored operation is ready and
+the contract check passed.
 """
 
 from __future__ import annotations
@@ -91,7 +94,15 @@ def main(argv: Sequence[str]) -> int:
         print(f"\ncontract check of {candidate.name} ({candidate.base_url}):", file=out)
         contract_ok = (
             contract_main(
-                ["check", "--base-url", candidate.base_url, "--max-examples", args.max_examples]
+                [
+                    "check",
+                    "--base-url",
+                    candidate.base_url,
+                    "--max-examples",
+                    args.max_examples,
+                    # the candidate shares the primary's database: nothing that writes
+                    "--read-only",
+                ]
             )
             == 0
         )

@@ -47,6 +47,7 @@ def gunicorn_options(service: DjangoServiceSettings) -> dict[str, Any]:
         "preload_app": False,
         "timeout": service.worker_timeout_s,
         "graceful_timeout": service.graceful_timeout_s,
+        "keepalive": service.keepalive_s,
         "limit_request_line": 8190,  # gunicorn's maximum; its own 400s are plain text
         "accesslog": None,  # every request is in ml_service_requests
         "errorlog": "-",

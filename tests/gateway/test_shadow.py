@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 from starlette.types import Receive, Scope, Send
 
@@ -49,6 +50,36 @@ class Stalled:
         await asyncio.to_thread(self.release.wait)  # set from the test thread
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
+
+
+class Constant:
+    """An upstream that answers every request with the same JSON bytes."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.requests = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        self.requests += 1
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _comparison_workers() -> list[psutil.Process]:
+    """Comparison worker processes started by this (the gateway's) process."""
+    return [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "gateway.shadow_worker" in " ".join(child.cmdline())
+    ]
 
 
 @pytest.fixture
@@ -114,9 +145,81 @@ def test_mirrors_beyond_the_bound_are_dropped_while_the_primary_answers(
             with run_gateway(settings) as gateway:
                 for _ in range(3):  # answered while the first mirror is still held
                     assert gateway.client.post(ADJUST, json=BODY).status_code == 200
-                assert _counter(gateway, "complexity_calculate_adjustment", "dropped") == 2
+                op = "complexity_calculate_adjustment"
+                assert _counter(gateway, op, "dropped_inflight") == 2
+                assert _counter(gateway, op, "dropped_queue") == 0
                 stalled.release.set()
                 _wait_for(gateway, "complexity_calculate_adjustment", "differs", 1)
         finally:
             stalled.release.set()
     assert stalled.requests == 1
+
+
+def test_identical_answers_match_without_the_comparison_worker() -> None:
+    """Same bytes cannot differ: settled on the loop, no process round trip (its CPU would
+    be taken from the primary's cores)."""
+    body = b'{"multiplier": 1.15, "bonus_percent": 15}'
+    primary, candidate = Constant(body), Constant(body)
+    with serving(primary) as first, serving(candidate) as second:
+        settings = make_settings(
+            {"first": first.url, "second": second.url}, "first", shadow="second"
+        )
+        with run_gateway(settings) as gateway:
+            for _ in range(3):
+                assert gateway.client.post(ADJUST, json=BODY).content == body
+            _wait_for(gateway, "complexity_calculate_adjustment", "match", 3)
+            assert _comparison_workers() == []
+    assert candidate.requests == 3
+
+
+def test_a_full_comparison_queue_is_its_own_drop_reason(
+    fast: ThreadServer, candidate: tuple[EchoUpstream, ThreadServer], migrated_pg_url: str
+) -> None:
+    """The worker process is still starting: one comparison waits, the next ones find the
+    queue (of one) full. /metrics and the report say so apart from the in-flight bound."""
+    _, server = candidate
+    settings = make_settings(
+        {"fast": fast.url, "candidate": server.url}, "fast", shadow="candidate",
+        shadow_compare_queue=1, database_url=migrated_pg_url,
+    )  # fmt: skip
+    op = "complexity_calculate_adjustment"
+    with run_gateway(settings) as gateway:
+        for _ in range(3):  # echo answers differ: each goes to the worker
+            assert gateway.client.post(ADJUST, json=BODY).status_code == 200
+        _wait_for(gateway, op, "dropped_queue", 2)
+        _wait_for(gateway, op, "differs", 1)
+        assert _counter(gateway, op, "dropped_inflight") == 0
+        report = gateway.client.get("/gateway/shadow/report").json()
+    dropped = report["candidates"]["candidate"]["dropped_by_this_gateway"]
+    assert dropped == {op: {"dropped_inflight": 0, "dropped_queue": 2}}
+
+
+def test_the_primary_is_asked_again_only_while_idle_and_a_few_times(
+    candidate: tuple[EchoUpstream, ThreadServer],
+) -> None:
+    """Noise requests (a non-deterministic operation sent to the primary twice) are work for
+    the primary: at most GATEWAY_SHADOW_NOISE_SAMPLES, none while a client request is in
+    flight."""
+    _, server = candidate
+    primary = EchoUpstream("primary")
+    generate = "/api/v1/analysis/generate"
+    op = "analysis_generate"
+    with serving(primary) as first:
+        settings = make_settings(
+            {"first": first.url, "candidate": server.url}, "first", shadow="candidate",
+            shadow_noise_rate=1.0, shadow_noise_samples=1,
+        )  # fmt: skip
+        with run_gateway(settings) as gateway:
+            slow = threading.Thread(  # holds a client request in flight for 3 s
+                target=gateway.client.post, args=(ADJUST + "?sleep=3",), kwargs={"json": BODY}
+            )
+            slow.start()
+            time.sleep(0.5)
+            assert gateway.client.post(generate, json={"prompt": "a"}).status_code == 200
+            _wait_for(gateway, op, "differs", 1)
+            assert primary.state.requests == 2  # the slow one, the generation: not busy again
+            slow.join()
+            for count in (2, 3):  # idle now: asked again once, then never (one sample)
+                assert gateway.client.post(generate, json={"prompt": "a"}).status_code == 200
+                _wait_for(gateway, op, "differs", count)
+    assert primary.state.requests == 2 + 2 + 1

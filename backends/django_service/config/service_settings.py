@@ -47,6 +47,10 @@ class DjangoServiceSettings(BackendServiceSettings):
     # a request may transcribe long audio for minutes of CPU before it answers
     worker_timeout_s: int = Field(default=300, ge=5)
     graceful_timeout_s: int = Field(default=20, ge=1)
+    # Idle keep-alive connections are kept this long: longer than the gateway reuses one
+    # (GATEWAY_KEEPALIVE_S, 4 s). gunicorn's 2 s default raced it: a POST sent on a
+    # connection closed under it is not repeated, so it failed (e2e/test_keepalive.py).
+    keepalive_s: int = Field(default=5, ge=1)
     db_connect_timeout_s: int = Field(default=5, ge=1)
     # TEST ONLY, off by default: "<operation_id>:<field>" makes this backend answer that
     # operation with one top-level field changed (numbers +1, text suffixed, booleans
