@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from gateway.upstream import IDEMPOTENT, Body, RawHeaders, Timeouts
+from gateway.upstream import Body, RawHeaders, Timeouts
+from shared_schemas.operations import IDEMPOTENT_METHODS
 
 _BODYLESS = frozenset({b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"})
 Origin = tuple[str, str, int]  # scheme, host, port
@@ -329,7 +330,14 @@ class Http1Upstream:
         return None
 
     async def send(
-        self, method: str, url: str, headers: RawHeaders, body: Body, timeouts: Timeouts
+        self,
+        method: str,
+        url: str,
+        headers: RawHeaders,
+        body: Body,
+        timeouts: Timeouts,
+        *,
+        repeatable: bool = False,
     ) -> Http1Response:
         origin, host, target = self._split(url)
         verb = method.encode("ascii")
@@ -361,8 +369,9 @@ class Http1Upstream:
                 except BackendClosed:
                     connection.close()
                     # A pooled connection the backend had just closed: nothing was answered,
-                    # so an idempotent request goes once more on a fresh connection.
-                    if reused and not connection.received_any and method in IDEMPOTENT:
+                    # so an idempotent or repeatable request goes once more on a fresh one.
+                    again = repeatable or method in IDEMPOTENT_METHODS
+                    if reused and not connection.received_any and again:
                         connection, reused = None, False
                         continue
                     raise

@@ -203,7 +203,12 @@ class OpenAICompat:
         timeouts = Timeouts(self.settings.connect_timeout_s, self.settings.timeout_for(group))
         try:
             return await self.upstream.send(
-                operation.method, backend.base_url + operation.path, headers, body, timeouts
+                operation.method,
+                backend.base_url + operation.path,
+                headers,
+                body,
+                timeouts,
+                repeatable=not operation.writes,
             )
         except Exception as exc:
             raise self._failure(exc, operation_id) from None

@@ -14,7 +14,8 @@ from gateway.headers import Incoming, response_headers
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Backend, BackendRegistry
 from gateway.settings import GatewaySettings
-from gateway.upstream import IDEMPOTENT, Timeouts, Upstream, UpstreamResponse
+from gateway.upstream import Timeouts, Upstream, UpstreamResponse
+from shared_schemas.operations import may_repeat
 
 log = logging.getLogger("gateway.proxy")
 RETRY_STATUSES = frozenset({502, 503})
@@ -125,13 +126,19 @@ class Forwarder:
         # A body read whole is replayable; a streamed one is sent exactly once.
         replayable = isinstance(body, bytes)
         method: str = scope["method"]
+        repeatable = may_repeat(method, scope["path"])
         fallback = self.registry.fallback
         backend = self.registry.selected
         timeouts = self._timeout(group)
         while True:
             try:
                 response = await self.upstream.send(
-                    method, self._url(backend, scope), incoming.headers, body, timeouts
+                    method,
+                    self._url(backend, scope),
+                    incoming.headers,
+                    body,
+                    timeouts,
+                    repeatable=repeatable,
                 )
             except (GatewayError, ClientDisconnected):
                 raise  # raised by the request body (413, client gone); upstreams pass them on
@@ -141,7 +148,11 @@ class Forwarder:
                     log.exception("request to backend %r failed", backend.name)
                     failure = UpstreamFailure(502, "protocol", f"backend {backend.name!r} failed")
                 self.metrics.upstream_error(backend.name, group, failure.kind)
-                if fallback is not None and replayable and _retry_after_failure(failure, method):
+                if (
+                    fallback is not None
+                    and replayable
+                    and _retry_after_failure(failure, repeatable)
+                ):
                     backend, fallback = fallback, None
                     continue
                 await _send_failure(send, failure, incoming, backend)
@@ -150,7 +161,7 @@ class Forwarder:
                 fallback is not None
                 and replayable
                 and response.status in RETRY_STATUSES
-                and method in IDEMPOTENT
+                and repeatable
             ):
                 await response.aclose()
                 self.metrics.upstream_error(backend.name, group, f"status_{response.status}")
@@ -323,10 +334,10 @@ def _is_event_stream(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return _media_type(headers) == b"text/event-stream"
 
 
-def _retry_after_failure(failure: UpstreamFailure, method: str) -> bool:
+def _retry_after_failure(failure: UpstreamFailure, repeatable: bool) -> bool:
     # A refused connection reached nobody: any replayable request may go to the fallback.
-    # A dropped connection may have been processed: only idempotent methods are repeated.
-    return failure.kind == "connect" or (failure.kind == "protocol" and method in IDEMPOTENT)
+    # A dropped connection may have been processed: only repeatable requests go again.
+    return failure.kind == "connect" or (failure.kind == "protocol" and repeatable)
 
 
 async def _send_failure(

@@ -49,7 +49,7 @@ from gateway.settings import GatewayConfigError, GatewaySettings
 from gateway.shadow_worker import Answer, CompareWorker, WorkerFull
 from gateway.upstream import Timeouts, Upstream
 from shared_schemas.comparators import COMPARATORS, FieldDiff, check_comparators
-from shared_schemas.operations import OPERATIONS, Operation
+from shared_schemas.operations import Operation, operation_at
 from shared_schemas.request_meta import SHADOW_HEADER
 
 log = logging.getLogger("gateway.shadow")
@@ -280,7 +280,6 @@ class ShadowMirror:
         self._capture_bytes = settings.shadow_capture_bytes
         self._timeouts = Timeouts(settings.connect_timeout_s, settings.shadow_timeout_s)
         self._chance = chance
-        self._operations = {(op.method, op.path): op for op in OPERATIONS if not op.path_params}
         self._inflight: set[asyncio.Task[None]] = set()
         self._sending = 0  # mirrors whose requests are not answered yet (the bound)
         self.worker = CompareWorker(settings.shadow_compare_queue)
@@ -291,7 +290,7 @@ class ShadowMirror:
 
     def sampled(self, scope: Scope) -> Operation | None:
         """The operation of a request to mirror, or None (not sampled, writes, not an operation)."""
-        operation = self._operations.get((scope["method"], scope["path"]))
+        operation = operation_at(scope["method"], scope["path"])
         if operation is None or operation.writes:
             return None
         if self._rate < 1.0 and self._chance() >= self._rate:
@@ -460,7 +459,9 @@ class ShadowMirror:
         query: bytes = scope["query_string"]
         url = backend.base_url + path + ("?" + query.decode("latin-1") if query else "")
         async with asyncio.timeout(self._timeouts.read):
-            response = await self.upstream.send(scope["method"], url, headers, body, self._timeouts)
+            response = await self.upstream.send(
+                scope["method"], url, headers, body, self._timeouts, repeatable=True
+            )  # mirrors never write
             try:
                 parts = []
                 size = 0

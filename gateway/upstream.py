@@ -16,9 +16,6 @@ import httpx
 
 RawHeaders = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterable[bytes]
-# RFC 9110 idempotent methods: safe to send again (fallback after 502/503, a fresh
-# connection after a pooled one turned out closed).
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -47,8 +44,19 @@ class UpstreamResponse(Protocol):
 
 class Upstream(Protocol):
     async def send(
-        self, method: str, url: str, headers: RawHeaders, body: Body, timeouts: Timeouts
-    ) -> UpstreamResponse: ...
+        self,
+        method: str,
+        url: str,
+        headers: RawHeaders,
+        body: Body,
+        timeouts: Timeouts,
+        *,
+        repeatable: bool = False,
+    ) -> UpstreamResponse:
+        """One exchange. A pooled connection that the backend closed before answering is
+        tried again on a new one for idempotent methods, and for a request the caller marks
+        ``repeatable`` (``shared_schemas.operations.may_repeat``: it writes nothing)."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -81,7 +89,14 @@ class HttpxUpstream:
         self.transport = transport
 
     async def send(
-        self, method: str, url: str, headers: RawHeaders, body: Body, timeouts: Timeouts
+        self,
+        method: str,
+        url: str,
+        headers: RawHeaders,
+        body: Body,
+        timeouts: Timeouts,
+        *,
+        repeatable: bool = False,  # the transport's own business
     ) -> UpstreamResponse:
         timeout = {"connect": timeouts.connect, "read": timeouts.read}
         timeout |= {"write": timeouts.read, "pool": timeouts.read}

@@ -6,6 +6,7 @@ tests iterate it so that no endpoint can be forgotten.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +23,8 @@ from shared_schemas import transcription as tr
 from shared_schemas import transcription_tools as tt
 
 Method = Literal["GET", "POST", "DELETE"]
+# RFC 9110 9.2.2: a request of these methods may be repeated
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 Group = Literal["health", "embeddings", "rag", "analysis", "complexity", "transcription"]
 RequestContentType = Literal["application/json", "multipart/form-data"]
 # What a request is metered in beyond the request itself (prices: CreditSettings):
@@ -285,3 +288,27 @@ def group_of_path(path: str) -> Group | None:
 def by_id() -> dict[str, Operation]:
     """Operations keyed by operationId."""
     return {op.operation_id: op for op in OPERATIONS}
+
+
+@functools.cache
+def _routes_without_parameters() -> dict[tuple[str, str], Operation]:
+    return {(op.method, op.path): op for op in OPERATIONS if not op.path_params}
+
+
+def operation_at(method: str, path: str) -> Operation | None:
+    """The operation a request calls when its path has no parameters, else None."""
+    return _routes_without_parameters().get((method, path))
+
+
+def may_repeat(method: str, path: str) -> bool:
+    """Whether a request may be sent twice when the first try got no answer at all.
+
+    Idempotent methods may, and so may an operation that writes nothing (most of ours are
+    POSTs that only compute: embeddings, analysis, search). A backend that closes a pooled
+    connection as the request goes out answers nothing; repeating such a request on a new
+    connection turns a 502 into a normal answer.
+    """
+    if method in IDEMPOTENT_METHODS:
+        return True
+    operation = operation_at(method, path)
+    return operation is not None and not operation.writes

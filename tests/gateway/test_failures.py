@@ -145,18 +145,22 @@ def test_fallback_on_connect_error(dead_url: str, other: ThreadServer) -> None:
     assert ready["status"] == "degraded"
 
 
-def test_fallback_on_503_only_for_idempotent_methods(
+def test_fallback_on_503_only_for_requests_that_may_repeat(
     fast: ThreadServer, other: ThreadServer
 ) -> None:
+    """GETs and operations that write nothing go to the fallback; a write is never repeated."""
     backends = {"fast": fast.url, "other": other.url}
     settings = make_settings(backends, "fast", fallback="other")
     with run_gateway(settings) as running:
         got = running.client.get("/api/v1/rag/collections?status_fast=503")
-        posted = running.client.post("/api/v1/rag/search?status_fast=503", json={"query": "q"})
+        searched = running.client.post("/api/v1/rag/search?status_fast=503", json={"query": "q"})
+        indexed = running.client.post("/api/v1/rag/index?status_fast=503", json={"documents": []})
     assert got.status_code == 200
     assert got.headers["x-ml-backend"] == "other"
-    assert posted.status_code == 503
-    assert posted.headers["x-ml-backend"] == "fast"
+    assert searched.status_code == 200
+    assert searched.headers["x-ml-backend"] == "other"
+    assert indexed.status_code == 503
+    assert indexed.headers["x-ml-backend"] == "fast"
 
 
 def _slow_upload(url: str, request_id: str) -> socket.socket:

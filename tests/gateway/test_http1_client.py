@@ -199,6 +199,12 @@ async def test_idle_connection_closed_by_the_backend() -> None:
         failure = classify(caught.value, "b")
         assert failure is not None
         assert (failure.status, failure.kind) == (502, "protocol")
+        # A POST the caller marks repeatable (an operation that writes nothing) goes again.
+        connections = server.connections
+        assert await get(pool, server.url, "POST", b"{}") == b"ok"  # a fresh connection
+        response = await pool.send("POST", server.url + "/x", [], b"{}", TIMEOUTS, repeatable=True)
+        assert await body_of(response) == b"ok"
+        assert server.connections == connections + 2
         await pool.aclose()
 
 
