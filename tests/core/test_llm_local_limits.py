@@ -24,10 +24,12 @@ from tests.core.engine_fixtures import engine_settings
 # A generation that does not end by itself for long (600 tokens and on, 130 tokens/s on a
 # quiet machine here, to the context's ~2,000): only a deadline stops it early.
 ENDLESS = "Write a 5000-word essay on the history of Rome."
-# ~4,000 characters of words (~800 tokens): the longest system_prompt /rag/query allows.
-LONG_SYSTEM_PROMPT = (
-    "Answer in the voice of a careful librarian who checks every claim twice. " * 55
-)[:4000]
+# The longest system_prompt /rag/query allows, 4,000 characters, here ~1,500 tokens (digits
+# and punctuation are a token each): with the sources' old 4,096 characters (~800 tokens)
+# it did not fit the 2,048-token context.
+LONG_SYSTEM_PROMPT = ("Answer in the voice of a careful librarian who checks each claim. " * 30)[
+    :2000
+] + ("Rule 17b: cite [1]-[5]; no 3rd-party URLs, IDs or ZIPs (e.g. 90210). " * 30)[:2000]
 
 
 def _local(**overrides: object) -> LocalLlamaProvider:
@@ -118,17 +120,23 @@ def test_sources_are_dropped_and_cut_to_fit(llm: LocalLlamaProvider) -> None:
     sources = [
         _point(n, f"Fact {n}: " + "the archive keeps old maps safe. " * 120) for n in range(5)
     ]
-    fitted = fit_prompt(
-        "What does the archive keep?", sources, LONG_SYSTEM_PROMPT, llm, 4000, 20_000
-    )
-    used = llm.chat_tokens(LONG_SYSTEM_PROMPT, fitted.prompt)
+    question = "What does the archive keep?"
+    fitted = fit_prompt(question, sources, DEFAULT_SYSTEM_PROMPT, llm, 4000, 20_000)
+    used = llm.chat_tokens(DEFAULT_SYSTEM_PROMPT, fitted.prompt)
     assert fitted.max_tokens is not None
     assert used + fitted.max_tokens <= llm.context_tokens
     assert fitted.max_tokens >= llm.context_tokens // 4  # the answer keeps its share
+    assert used > llm.context_tokens // 2  # and the sources fill the rest
     assert 1 <= fitted.sources_shown < len(sources)  # the lowest ranked were dropped
     assert "[1] (document: doc0)" in fitted.prompt
     assert f"(document: doc{len(sources) - 1})" not in fitted.prompt
-    assert fitted.prompt.endswith("Question: What does the archive keep?\n\nAnswer:")
+    assert fitted.prompt.endswith(f"Question: {question}\n\nAnswer:")
+    # beside the longest system prompt the sources still get half of what is left
+    fitted = fit_prompt(question, sources, LONG_SYSTEM_PROMPT, llm, 4000, 20_000)
+    used = llm.chat_tokens(LONG_SYSTEM_PROMPT, fitted.prompt)
+    assert fitted.max_tokens is not None and fitted.max_tokens >= 16
+    assert used + fitted.max_tokens <= llm.context_tokens
+    assert fitted.sources_shown == 1 and "[1] (document: doc0)" in fitted.prompt
 
 
 def test_a_short_prompt_keeps_its_max_tokens(llm: LocalLlamaProvider) -> None:
@@ -169,6 +177,7 @@ def test_rag_query_with_the_longest_system_prompt_is_answered(
         store.close()
         runtime.close()
     assert outcome.provider == "local"
+    assert 1000 < llm.text_tokens(LONG_SYSTEM_PROMPT) < 2000
     assert outcome.usage is not None
     assert outcome.usage.prompt_tokens + outcome.usage.completion_tokens <= llm.context_tokens
 
