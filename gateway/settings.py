@@ -15,13 +15,12 @@ from pydantic_settings import (
 )
 
 from shared_schemas.request_meta import check_gateway_secret
+from shared_schemas.timeouts import DEFAULT_GROUP_TIMEOUTS, DEFAULT_TIMEOUT_S
 
 DEFAULT_BACKENDS: dict[str, str] = {
     "fastapi": "http://127.0.0.1:8001",
     "django": "http://127.0.0.1:8002",
 }
-# Health checks must answer fast; transcription decodes and runs a model on whole files.
-DEFAULT_GROUP_TIMEOUTS: dict[str, float] = {"health": 5.0, "transcription": 600.0}
 
 
 class GatewayConfigError(ValueError):
@@ -69,7 +68,7 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
     connect_timeout_s: float = Field(default=3.0, gt=0)
     # Seconds the backend may stay silent (read timeout) before 504, per route group.
-    default_timeout_s: float = Field(default=60.0, gt=0)
+    default_timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
     timeouts: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_GROUP_TIMEOUTS))
     pool_size: int = Field(default=512, ge=1)
     # Seconds a client may stay silent while sending its request body before a 408.

@@ -10,12 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared_schemas.timeouts import (
+    DEFAULT_GROUP_TIMEOUTS,
+    DEFAULT_TIMEOUT_S,
+    GENERATING_GROUPS,
+    generation_deadline,
+    generation_timeout,
+)
 
 
 class EngineSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
 
     # shared infrastructure
     database_url: str | None = None
@@ -65,6 +75,21 @@ class EngineSettings(BaseSettings):
     # >1 penalises tokens of the last 64: at 1.0 SmolLM2 listing the days of the week goes on
     # to "8. Monday" until max_tokens; 1.1 stops after Sunday; 1.3 garbles the list
     local_llm_repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    # Seconds a local generation may take from the moment it is queued (queue wait counts):
+    # then it stops and answers normally with finish_reason "length", as OpenAI does when
+    # it stops early, instead of running into the gateway's 504. Unset: 3/4 of the
+    # gateway's timeout for the groups that generate (analysis, rag), read from the same
+    # GATEWAY_DEFAULT_TIMEOUT_S / GATEWAY_TIMEOUTS; set at or above that timeout, the
+    # backend does not start.
+    local_llm_deadline_s: float | None = Field(default=None, gt=0)
+    # The gateway's own settings (the same variables), read only to derive and check the
+    # deadline above: the two cannot silently disagree.
+    gateway_default_timeout_s: float = Field(
+        default=DEFAULT_TIMEOUT_S, gt=0, validation_alias="GATEWAY_DEFAULT_TIMEOUT_S"
+    )
+    gateway_timeouts: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_GROUP_TIMEOUTS), validation_alias="GATEWAY_TIMEOUTS"
+    )
 
     # hosted Anthropic provider (Messages API); never called without a key
     anthropic_api_key: SecretStr | None = None
@@ -90,6 +115,25 @@ class EngineSettings(BaseSettings):
     # recordings waiting for the local model (it runs one at a time); then 503
     transcription_queue_size: int = Field(default=8, ge=1)
     model_cache_dir: Path = Path(".data/models")
+
+    @model_validator(mode="after")
+    def _deadline_below_the_gateway(self) -> EngineSettings:
+        limit = generation_timeout(self.gateway_timeouts, self.gateway_default_timeout_s)
+        if self.local_llm_deadline_s is not None and self.local_llm_deadline_s >= limit:
+            raise ValueError(
+                f"LOCAL_LLM_DEADLINE_S={self.local_llm_deadline_s:g} must be below the "
+                f"gateway's timeout for {' and '.join(GENERATING_GROUPS)} ({limit:g} s, "
+                "GATEWAY_DEFAULT_TIMEOUT_S / GATEWAY_TIMEOUTS), or a generation that uses it "
+                "all is a 504; lower it, or leave it empty to derive it"
+            )
+        return self
+
+    @property
+    def resolved_local_llm_deadline_s(self) -> float:
+        """LOCAL_LLM_DEADLINE_S if set; else 3/4 of the gateway's timeout for generation."""
+        if self.local_llm_deadline_s is not None:
+            return self.local_llm_deadline_s
+        return generation_deadline(self.gateway_timeouts, self.gateway_default_timeout_s)
 
     @property
     def resolved_llm_provider(self) -> Literal["local", "openai", "anthropic", "extractive"]:

@@ -21,6 +21,7 @@ from backends.core.embeddings.base import EmbeddingProvider
 from backends.core.embeddings.registry import EmbeddingRegistry
 from backends.core.errors import InvalidInput, ProviderUnavailable, UnknownModel
 from backends.core.llm.base import Completion, GenerationStream, LLMProvider
+from backends.core.llm.context import answer_room, capped_max_tokens
 from backends.core.llm.factory import NO_LLM_MESSAGE
 
 AnalysisKind = Literal["sentiment", "summary", "keywords"]
@@ -140,7 +141,7 @@ class AnalysisService:
         temperature: float | None = None,
     ) -> Completion:
         """LLM text; ProviderUnavailable (503) when no LLM is configured."""
-        llm, system = self._generation(prompt, context)
+        llm, system, max_tokens = self._generation(prompt, context, max_tokens)
         return llm.complete(
             prompt,
             system=system,
@@ -158,7 +159,7 @@ class AnalysisService:
         temperature: float | None = None,
     ) -> GenerationStream:
         """``generate``'s text piece by piece; the same errors, raised before the first piece."""
-        llm, system = self._generation(prompt, context)
+        llm, system, max_tokens = self._generation(prompt, context, max_tokens)
         return llm.stream(
             prompt,
             system=system,
@@ -167,8 +168,21 @@ class AnalysisService:
             temperature=temperature,
         )
 
-    def _generation(self, prompt: str, context: str | None) -> tuple[LLMProvider, str | None]:
+    def _generation(
+        self, prompt: str, context: str | None, max_tokens: int | None
+    ) -> tuple[LLMProvider, str | None, int | None]:
+        """The LLM, the system message and ``max_tokens`` lowered to what the context leaves.
+
+        The prompt and context are the caller's own instruction, never shortened: when a
+        small (local) model's context cannot hold them and an answer, InvalidInput (422,
+        detail type context_length; the contract documents it).
+        """
         _require_text(prompt, "prompt")
         if self._llm is None:
             raise ProviderUnavailable(NO_LLM_MESSAGE)
-        return self._llm, _CONTEXT_SYSTEM_PROMPT.format(context=context) if context else None
+        system = _CONTEXT_SYSTEM_PROMPT.format(context=context) if context else None
+        window = self._llm.context_window
+        if window is not None:
+            room = answer_room(window, system, prompt, "prompt")
+            max_tokens = capped_max_tokens(max_tokens, room)
+        return self._llm, system, max_tokens

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
-from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion, GenerationStream
+from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion, ContextWindow, GenerationStream
 from backends.core.openai_errors import map_sdk_error
 from backends.core.usage import Usage
 
@@ -46,6 +46,7 @@ class AnthropicChatProvider:
 
     provider = "anthropic"
     max_context_chars = HOSTED_CONTEXT_CHARS
+    context_window: ContextWindow | None = None  # the character bound suffices
 
     def __init__(
         self,

@@ -46,6 +46,20 @@ class GenerationStream(Iterator[str]):
         self._pieces.close()
 
 
+class ContextWindow(Protocol):
+    """A model's context in tokens, and a safe bound on what a text takes of it."""
+
+    context_tokens: int
+
+    def text_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes (at most) with the model's tokenizer."""
+        ...
+
+    def chat_tokens(self, system: str | None, prompt: str) -> int:
+        """Tokens (at most) the chat of ``system`` and ``prompt`` takes, template included."""
+        ...
+
+
 @runtime_checkable
 class LLMProvider(Protocol):
     """Synchronous, thread-safe text generation."""
@@ -56,6 +70,12 @@ class LLMProvider(Protocol):
     @property
     def max_context_chars(self) -> int:
         """Characters of retrieved sources a RAG prompt may carry (the context bounds it)."""
+        ...
+
+    @property
+    def context_window(self) -> ContextWindow | None:
+        """The model's context when a prompt must be fitted to it in tokens (the local model);
+        None when ``max_context_chars`` is bound enough (hosted models hold 100k+ tokens)."""
         ...
 
     def complete(

@@ -102,4 +102,5 @@ def _local(
         repeat_penalty=settings.local_llm_repeat_penalty,
         default_max_tokens=settings.default_max_tokens,
         default_temperature=settings.default_temperature,
+        deadline_s=settings.resolved_local_llm_deadline_s,
     )

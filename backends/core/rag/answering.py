@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from backends.core.llm.base import ContextWindow
+from backends.core.llm.context import MIN_ANSWER_TOKENS, answer_room, capped_max_tokens
 from backends.core.vectorstore.base import ScoredPoint
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -17,6 +20,9 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 # Longest part of one source in an LLM prompt (the provider bounds the total).
 MAX_SOURCE_CHARS = 4000
+# Share of a small model's context an answer keeps from the sources (1/4: 512 of 2,048).
+ANSWER_SHARE = 4
+_SEPARATOR = "\n\n---\n\n"
 # Extractive answer bounds: sentences considered (one embedding call) and kept.
 MAX_CANDIDATE_SENTENCES = 96
 MAX_SENTENCE_CHARS = 500
@@ -49,6 +55,11 @@ def build_prompt(question: str, sources: Sequence[ScoredPoint], max_context_char
     Each source gets at most an equal share of ``max_context_chars``, so a small local
     model's context still shows every source it is asked to cite.
     """
+    return _prompt(question, source_blocks(sources, max_context_chars))
+
+
+def source_blocks(sources: Sequence[ScoredPoint], max_context_chars: int) -> list[str]:
+    """Each source as a numbered block, within its equal share of ``max_context_chars``."""
     blocks: list[str] = []
     budget = max_context_chars
     share = min(MAX_SOURCE_CHARS, max_context_chars // max(1, len(sources)))
@@ -56,10 +67,82 @@ def build_prompt(question: str, sources: Sequence[ScoredPoint], max_context_char
         text = source.text[: min(share, budget)]
         if not text:
             break
-        blocks.append(f"[{number}] (document: {source.document_id})\n{text}")
+        blocks.append(_block(number, source.document_id, text))
         budget -= len(text)
-    context = "\n\n---\n\n".join(blocks)
+    return blocks
+
+
+def _block(number: int, document_id: str, text: str) -> str:
+    return f"[{number}] (document: {document_id})\n{text}"
+
+
+def _prompt(question: str, blocks: Sequence[str]) -> str:
+    context = _SEPARATOR.join(blocks)
     return f"Context:\n\n{context}\n\nQuestion: {question}\n\nAnswer:"
+
+
+@dataclass(frozen=True, slots=True)
+class FittedPrompt:
+    prompt: str
+    max_tokens: int | None  # the request's, lowered to what the context leaves
+    sources_shown: int  # the sources the prompt carries, best first (the rest dropped)
+
+
+def fit_prompt(
+    question: str,
+    sources: Sequence[ScoredPoint],
+    system: str,
+    window: ContextWindow,
+    max_tokens: int | None,
+    max_context_chars: int,
+) -> FittedPrompt:
+    """``build_prompt`` fitted to a model's context in tokens, so every request is served.
+
+    The system prompt and the question are kept whole (InvalidInput, a documented 422, only
+    when they alone leave no room for an answer). The answer keeps up to a quarter of the
+    context (less when it asks for less); the sources fill the rest best first: the lowest
+    ranked are dropped and the last one shown is cut. ``max_tokens`` is then lowered to
+    what the context leaves.
+    """
+    room = answer_room(window, system, _prompt(question, []), "query")
+    reserve = min(max_tokens or room, window.context_tokens // ANSWER_SHARE)
+    # sources get what the answer's reserve leaves, and never less than half the room
+    budget = max(room - reserve, (room - MIN_ANSWER_TOKENS) // 2)
+    most = window.context_tokens - room + budget  # the whole chat's tokens, at most
+    blocks: list[str] = []
+    for block in source_blocks(sources, max_context_chars):
+        cost = window.text_tokens(_SEPARATOR + block)
+        if cost > budget:
+            cut = _cut_to(block, budget, window)
+            if cut:
+                blocks.append(cut)
+            break
+        blocks.append(block)
+        budget -= cost
+    prompt = _prompt(question, blocks)
+    # Token counts of parts need not add up exactly: check the whole, shorten if needed.
+    while blocks and window.chat_tokens(system, prompt) > most:
+        last = _cut_to(blocks[-1], window.text_tokens(blocks[-1]) * 3 // 4, window)
+        blocks[-1:] = [last] if last else []
+        prompt = _prompt(question, blocks)
+    left = answer_room(window, system, prompt, "query")
+    return FittedPrompt(prompt, capped_max_tokens(max_tokens, left), len(blocks))
+
+
+def _cut_to(block: str, tokens: int, window: ContextWindow) -> str:
+    """The longest head of ``block`` within ``tokens`` (with its separator); "" if only the
+    block's heading would fit."""
+    heading = block.index("\n") + 1
+    if window.text_tokens(_SEPARATOR + block[:heading]) >= tokens:
+        return ""
+    low, high = heading, len(block)  # low fits, high may not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if window.text_tokens(_SEPARATOR + block[:middle]) <= tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return block[:low] if low > heading else ""
 
 
 def split_sentences(text: str) -> list[str]:

@@ -168,12 +168,17 @@ class RagService:
         if self.llm is None:
             answer = answering.extractive_answer(vector, sources, self._embed)
             return self._extractive(answer, sources)
+        system = clean_text(system_prompt or "") or answering.DEFAULT_SYSTEM_PROMPT
+        window = self.llm.context_window
+        if window is None:
+            prompt = answering.build_prompt(query, sources, self.llm.max_context_chars)
+        else:
+            fitted = answering.fit_prompt(
+                query, sources, system, window, max_tokens, self.llm.max_context_chars
+            )
+            prompt, max_tokens = fitted.prompt, fitted.max_tokens
         completion = self.llm.complete(
-            answering.build_prompt(query, sources, self.llm.max_context_chars),
-            system=clean_text(system_prompt or "") or answering.DEFAULT_SYSTEM_PROMPT,
-            model=model,
-            max_tokens=max_tokens,
-            temperature=temperature,
+            prompt, system=system, model=model, max_tokens=max_tokens, temperature=temperature
         )
         return QueryOutcome(
             answer=answering.cite_sources(completion.text, sources, self._embed),
