@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 
@@ -18,6 +17,7 @@ from gateway.cli import COMMANDS
 from gateway.cli import main as cli_main
 from gateway.http_server import ErrorShapeHttpToolsProtocol
 from gateway.settings import GatewayConfigError, GatewaySettings
+from shared_schemas.collector import tune_collector
 
 
 def main() -> int:
@@ -34,11 +34,7 @@ def main() -> int:
     except (GatewayConfigError, ValidationError) as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    # Every proxied request allocates a few hundred short-lived objects; with hundreds in
-    # flight, the default gen-0 threshold (700) runs the collector over and over. The
-    # objects made at start-up (imports, settings) are frozen out of every collection.
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
+    tune_collector()  # the objects made at start-up are frozen out of every collection
     uvicorn.run(
         app,
         host=settings.host,

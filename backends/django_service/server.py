@@ -17,6 +17,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from backends.django_service.config.service_settings import DjangoServiceSettings
+from shared_schemas.collector import tune_collector
 
 SETTINGS_MODULE = "backends.django_service.config.settings.base"
 THREADED_WORKER = "backends.django_service.gthread_worker.BatchAcceptThreadWorker"
@@ -24,10 +25,12 @@ logger = logging.getLogger(__name__)
 
 
 def post_worker_init(worker: Any) -> None:
-    """In each worker, after Django is loaded: open the engine, Redis and the log writer."""
+    """In each worker, after Django is loaded: open the engine, Redis and the log writer,
+    then tune the collector (what the app and the engine made is frozen)."""
     from backends.django_service.mlapi.runtime import start_runtime
 
     start_runtime()
+    tune_collector()
 
 
 def worker_exit(server: Any, worker: Any) -> None:

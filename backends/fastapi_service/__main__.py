@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from backends.fastapi_service.settings import FastAPIServiceSettings
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 APP_FACTORY = "backends.fastapi_service.app:create_served_app"
 
 
-def serve_uvicorn(settings: FastAPIServiceSettings) -> None:
+def serve_uvicorn(settings: FastAPIServiceSettings, app: ASGIApp | None = None) -> None:
+    """Serve ``app`` (the backend when None) with uvicorn, one worker."""
     import uvicorn
 
-    from backends.fastapi_service.app import create_app
+    if app is None:
+        from backends.fastapi_service.app import create_app
 
+        app = create_app(settings, tune_gc=True)
     uvicorn.run(
-        create_app(settings, tune_gc=True),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",

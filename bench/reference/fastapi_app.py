@@ -1,6 +1,7 @@
 """A bare FastAPI app: plain routes returning dicts (FastAPI serialises them), no middleware.
 
-Served by the FastAPI backend's own granian launcher (one worker, uvloop, same backlog).
+Served by the FastAPI backend's own launcher for ``FASTAPI_SERVER`` (granian by default,
+or uvicorn; one worker, uvloop, same backlog), so each server is compared with itself.
 ``POST /api/v1/embeddings/generate`` is the floor of a cached answer: it parses the JSON
 body and sends back the bytes ``bench.reference.answer`` gives it (the backend's own
 cached answer, so both send the same size).
@@ -14,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from backends.fastapi_service.__main__ import serve_granian
+from backends.fastapi_service.__main__ import serve_granian, serve_uvicorn
 from backends.fastapi_service.settings import FastAPIServiceSettings
 from bench.reference.answer import EMBED_PATH, cached_answer
 
@@ -45,5 +46,13 @@ def create_app() -> FastAPI:
     return app
 
 
+def main() -> None:
+    settings = FastAPIServiceSettings()
+    if settings.server == "granian":
+        serve_granian(settings, factory=FACTORY)
+    else:
+        serve_uvicorn(settings, create_app())
+
+
 if __name__ == "__main__":
-    serve_granian(FastAPIServiceSettings(), factory=FACTORY)
+    main()

@@ -60,8 +60,13 @@ class RequestRecord:
         # an integer column: a huge header value must not poison a batch either
         values["credits_charged"] = min(max(int(values.get("credits_charged", 0)), 0), INT4_MAX)
         for name, limit in _COLUMN_LIMITS.items():
-            if values.get(name) is not None:
-                values[name] = str(values[name]).replace("\x00", "")[:limit]
+            value = values.get(name)
+            if value is None:
+                continue
+            if type(value) is not str:
+                value = values[name] = str(value)
+            if len(value) > limit or "\x00" in value:  # most values fit: no copy made
+                values[name] = value.replace("\x00", "")[:limit]
         return cls(**values)
 
     @property
@@ -96,12 +101,23 @@ class UsageDelta:
 
 
 def aggregate_usage(records: list[RequestRecord]) -> dict[UsageKey, UsageDelta]:
-    """Fold a batch into one delta per daily usage row (one upsert per row, not per request)."""
-    deltas: dict[UsageKey, UsageDelta] = {}
+    """Fold a batch into one delta per daily usage row (one upsert per row, not per request).
+
+    Rows are first grouped by a plain tuple of the columns the key is made of (the
+    endpoint, not yet its category): a tuple hashes and compares in C, where a
+    ``UsageKey`` per row cost a dataclass init, hash and ``__eq__`` in Python.
+    """
+    by_columns: dict[tuple[Any, ...], UsageDelta] = {}
     for record in records:
         if record.shadow:  # a copy of a request already counted on the primary
             continue
-        delta = deltas.setdefault(record.usage_key, UsageDelta())
+        columns = (
+            record.user_id, record.organization_id, record.created_at.date(),
+            record.service_name, record.endpoint,
+        )  # fmt: skip
+        delta = by_columns.get(columns)
+        if delta is None:
+            delta = by_columns[columns] = UsageDelta()
         delta.requests += 1
         delta.credits += record.credits_charged
         delta.duration_ms += record.duration_ms
@@ -109,6 +125,18 @@ def aggregate_usage(records: list[RequestRecord]) -> dict[UsageKey, UsageDelta]:
             delta.successes += 1
         else:
             delta.errors += 1
+    deltas: dict[UsageKey, UsageDelta] = {}
+    for (user_id, organization_id, day, service_name, endpoint), part in by_columns.items():
+        key = UsageKey(user_id, organization_id, day, service_name, endpoint_category(endpoint))
+        total = deltas.get(key)
+        if total is None:
+            deltas[key] = part
+            continue
+        total.requests += part.requests
+        total.credits += part.credits
+        total.duration_ms += part.duration_ms
+        total.successes += part.successes
+        total.errors += part.errors
     return deltas
 
 
