@@ -8,22 +8,14 @@ wait in the listen queue until their turn: measured on the bare DRF reference at
 connections, the first request of each connection took p50 2.6 s / p99 3.1 s, the later
 ones p50 0.70 s / p99 0.82 s (12 % of a 5 s run were first requests, so they were its
 p99). This worker accepts what is waiting, up to ``batch_size`` connections per turn,
-and hands each to the thread pool exactly as gthread does, except a /health or /live
-request already received, which it serves itself (``enqueue_req``).
+and hands each to the thread pool exactly as gthread does.
 """
 
 from __future__ import annotations
 
-import socket
-from concurrent.futures import Future
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
-
-# Requests answered on the worker's own loop thread, not handed to the thread pool: the
-# probes, constant-time and never touching a store.
-_PROBES = (b"GET /health ", b"GET /live ")
-_PEEK_BYTES = 1024
 
 
 def batch_size(workers: int, threads: int) -> int:
@@ -38,35 +30,7 @@ def batch_size(workers: int, threads: int) -> int:
     return threads if workers == 1 else 1
 
 
-def complete_probe(sock: socket.socket) -> bool:
-    """Whether the socket holds a whole GET /health or /live request (headers ended, no
-    body), so serving it cannot block on the client."""
-    try:
-        data = sock.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except OSError:  # nothing yet (EAGAIN), or a broken connection: the pool's business
-        return False
-    return data.startswith(_PROBES) and b"\r\n\r\n" in data
-
-
 class BatchAcceptThreadWorker(ThreadWorker):  # type: ignore[misc]
-    def enqueue_req(self, conn: Any) -> None:
-        """Serve a probe already received on this thread, anything else in the pool.
-
-        Under model load each hand-off to a pool thread and back waits for the GIL behind
-        the request threads finishing a batch; answering /health and /live here skips
-        two of those waits (same app, same middleware, same answer).
-        """
-        buffered = conn.initialized and conn.parser.unreader.buf.getvalue()
-        if self.cfg.is_ssl or buffered or not complete_probe(conn.sock):
-            super().enqueue_req(conn)
-            return
-        done: Future[Any] = Future()
-        try:
-            done.set_result(self.handle(conn))
-        except Exception as exc:
-            done.set_exception(exc)
-        self.finish_request(conn, done)
-
     def accept(self, listener: Any) -> None:
         for _ in range(batch_size(self.cfg.workers, self.cfg.threads)):
             if self.nr_conns >= self.worker_connections:

@@ -4,16 +4,13 @@ A real gunicorn worker (its thread pool serving a WSGI app) on a real listening 
 with clients already connected and their requests sent: one turn of the accept loop
 must take all of them, up to its thread count and its connection limit, when it is the
 only worker (several workers keep gthread's one per turn, so they share the socket).
-A probe (/health, /live) already received is answered on the loop's own thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import socket
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -23,13 +20,10 @@ from gunicorn.glogging import Logger
 
 from backends.django_service.gthread_worker import BatchAcceptThreadWorker
 
-REQUEST = b"GET /work HTTP/1.1\r\nHost: test\r\n\r\n"
-PROBE = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
-served_by: list[str] = []  # the thread that ran the app, per request
+REQUEST = b"GET /live HTTP/1.1\r\nHost: test\r\n\r\n"
 
 
 def _app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    served_by.append(threading.current_thread().name)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
 
@@ -46,7 +40,6 @@ def _worker(
     listener.setblocking(False)  # as gthread registers it
     worker = BatchAcceptThreadWorker(1, os.getppid(), [listener], None, 30, cfg, Logger(cfg))
     worker.tpool = worker.get_thread_pool()
-    worker.poller = selectors.DefaultSelector()  # as run() sets it up
     worker.method_queue.init()
     worker.wsgi = _app
     try:
@@ -55,19 +48,16 @@ def _worker(
         worker.tpool.shutdown(wait=True)
         worker.method_queue.close()
         worker.tmp.close()
-        worker.poller.close()
         listener.close()
 
 
 @contextlib.contextmanager
-def _waiting_clients(
-    listener: socket.socket, count: int, request: bytes = REQUEST
-) -> Iterator[list[socket.socket]]:
+def _waiting_clients(listener: socket.socket, count: int) -> Iterator[list[socket.socket]]:
     """Connected (the kernel completed the handshakes) with their requests sent."""
     clients = [socket.create_connection(listener.getsockname(), timeout=10) for _ in range(count)]
     try:
         for client in clients:
-            client.sendall(request)
+            client.sendall(REQUEST)
         yield clients
     finally:
         for client in clients:
@@ -101,31 +91,3 @@ def test_one_turn_accepts_the_waiting_connections(
         assert worker.nr_conns == accepted
         for client in clients[:accepted]:  # the listen queue is first in, first out
             assert _answer(client).startswith(b"HTTP/1.1 200 OK")
-
-
-@pytest.mark.parametrize(
-    ("request_bytes", "on_loop"),
-    [
-        (PROBE, True),
-        (b"GET /live HTTP/1.1\r\nHost: t\r\n\r\n", True),
-        (REQUEST, False),
-        (b"GET /health HTTP/1.1\r\nHost: t\r\n", False),
-    ],  # headers not ended: the rest may never come
-    ids=["health", "live", "other-path", "headers-not-ended"],
-)
-def test_a_received_probe_is_answered_on_the_loop_thread(
-    request_bytes: bytes, on_loop: bool
-) -> None:
-    served_by.clear()
-    with (
-        _worker(4, 1000) as (worker, listener),
-        _waiting_clients(listener, 1, request_bytes) as (client,),
-    ):
-        worker.accept(listener)
-        if on_loop:  # answered before accept returned, and kept alive for the next one
-            loop_thread = threading.current_thread().name
-            assert served_by == [loop_thread]
-            assert _answer(client).startswith(b"HTTP/1.1 200 OK")
-            assert len(worker.keepalived_conns) == 1
-        else:
-            assert threading.current_thread().name not in served_by
