@@ -22,6 +22,7 @@ for a few instructions, never across a call).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,11 @@ class CircuitBreaker:
     @property
     def state(self) -> State:
         return self._state
+
+    @property
+    def retry_after_s(self) -> int:
+        """The interval as a whole number of seconds, for a ``Retry-After`` header."""
+        return max(1, math.ceil(self.retry_s))
 
     def is_open(self) -> bool:
         """True while calls are being skipped (open, or half-open with a trial out)."""

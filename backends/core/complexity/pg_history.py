@@ -8,7 +8,6 @@ complexity requests get their 503 at once meanwhile.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -95,5 +94,5 @@ class PostgresCalibrationHistory:
 
     def _unavailable(self, why: str) -> ProviderUnavailable:
         error = ProviderUnavailable(f"the calibration history database is unavailable: {why}")
-        error.retry_after_s = max(1, math.ceil(self._breaker.retry_s))
+        error.retry_after_s = self._breaker.retry_after_s
         return error

@@ -8,7 +8,6 @@ unreachable store ``ProviderUnavailable``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ def skipped_store(breaker: CircuitBreaker, store: str) -> VectorStoreDown:
     down = VectorStoreDown(
         f"vector store ({store}) unavailable: it failed less than {breaker.retry_s:g} s ago"
     )
-    down.retry_after_s = max(1, math.ceil(breaker.retry_s))
+    down.retry_after_s = breaker.retry_after_s
     return down
 
 

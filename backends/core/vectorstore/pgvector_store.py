@@ -172,7 +172,7 @@ class PgVectorStore:
             unreachable = StoreUnreachable(f"vector store (PostgreSQL) unavailable: {exc}")
             if _connection_failure(exc):  # QueryTimeout included
                 self._breaker.failed()
-                unreachable.retry_after_s = max(1, math.ceil(self._breaker.retry_s))
+                unreachable.retry_after_s = self._breaker.retry_after_s
             else:
                 self._breaker.succeeded()
             raise unreachable from exc
@@ -311,9 +311,8 @@ class PgVectorStore:
 
     def ping(self, timeout_s: float = 2.0) -> None:
         """One query, even while the breaker is open; closes it when PostgreSQL answers."""
-        with self._conn(timeout_s, probe=True) as conn:
+        with self._conn(timeout_s, probe=True) as conn:  # reports success to the breaker
             conn.execute("SELECT 1")
-        self._breaker.succeeded()
 
     def close(self) -> None:
         self._pool.close()

@@ -264,9 +264,8 @@ class QdrantStore:
 
     def ping(self) -> None:
         """One call, even while the breaker is open; closes it when the server answers."""
-        with self._call(probe=True) as client:
+        with self._call(probe=True) as client:  # reports success to the breaker
             client.collection_exists(META)
-        self._breaker.succeeded()
 
     def close(self) -> None:
         with self._lock:
