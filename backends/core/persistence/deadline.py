@@ -8,7 +8,8 @@ those; with its socket shut down from another thread, psycopg raised Operational
 1.0 s after the query started (a 1 s deadline) and marked the connection broken, so the
 pool discards it instead of handing it to the next request.
 
-So ``Watchdog.deadline(conn, timeout_s)`` arms a timer on one shared thread; when it fires
+So ``Watchdog.deadline(conn, timeout_s)`` arms a timer on the watchdog's thread (each store
+owns one watchdog, so one thread per store and process); when it fires
 before the block ends, it shuts the connection's socket down (both ways), and the waiting
 call raises ``QueryTimeout``, a ``psycopg.OperationalError`` that callers already treat as
 a lost connection. The block disarms the timer under the same lock the timer fires under,
@@ -49,7 +50,13 @@ class _Timer:
 
 
 class Watchdog:
-    """One daemon thread (started on first use) that fires the deadlines of this process."""
+    """One daemon thread (started on first use) that fires the deadlines of one store.
+
+    A finished block only disarms its timer; the thread drops disarmed timers when it wakes
+    for the oldest one. Every timer has its store's timeout, so the heap is in arrival order
+    and one wake-up drops every block that finished since the last: the thread wakes about
+    once per timeout, not once per query.
+    """
 
     def __init__(self, name: str = "pg-deadline") -> None:
         self._name = name
