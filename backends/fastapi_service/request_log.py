@@ -22,8 +22,8 @@ from backends.core.persistence.records import RequestRecord, request_params, usa
 from backends.core.persistence.write_policy import (
     DEFAULT_BUFFER_ROWS,
     Backlog,
-    Bisection,
     EarlyHits,
+    IsolatingWrite,
     WriterCounts,
     is_refusal_sqlstate,
 )
@@ -64,9 +64,7 @@ class RequestLogWriter:
 
     def submit(self, record: RequestRecord) -> None:
         """Queue one request row (and its usage delta); never blocks."""
-        if not self._backlog.append(record) and self._backlog.overflowed == 1:
-            logger.error("request-log buffer full (%d rows): new rows are dropped and counted",
-                         self._backlog.max_rows)  # fmt: skip
+        self._backlog.append(record)
         if len(self._backlog) >= self._batch_size:
             self._wakeup.set()
 
@@ -132,38 +130,19 @@ class RequestLogWriter:
 
         Raises on any other failure, with the uncommitted rows left in ``_inflight``.
         """
-        try:
-            await self._write(records, hits)
-        except Exception as exc:
-            if not is_refusal(exc):
-                raise
-            logger.warning("postgres refused a request-log batch (%s); isolating the row", exc)
-        else:
-            self._inflight = []
-            return
-        bisection = Bisection(records)
-        while (part := bisection.part()) is not None:
+        write = IsolatingWrite(records, hits)
+        while (attempt := write.next()) is not None:
             try:
-                await self._write(part, Counter())
+                await self._write(*attempt)
             except Exception as exc:
                 if not is_refusal(exc):
-                    self._inflight = bisection.remaining()
+                    self._inflight = write.uncommitted()
                     raise
-                bisection.refused()
+                write.refused(exc)
             else:
-                bisection.written()
+                write.committed()
         self._inflight = []
-        self._refused += len(bisection.refused_rows)
-        for record in bisection.refused_rows:
-            logger.error("postgres refused request-log row %s (%s %s); dropped",
-                         record.request_id, record.method, record.endpoint)  # fmt: skip
-        if hits:
-            try:
-                await self._write([], hits)
-            except Exception as exc:
-                if not is_refusal(exc):
-                    raise
-                logger.error("postgres refused %d cache-hit increments; dropped", len(hits))
+        self._refused += len(write.refused_rows)
 
     async def _write(self, records: list[RequestRecord], hits: Counter[str]) -> None:
         found: dict[str, bool] = {}

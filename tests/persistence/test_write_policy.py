@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -10,6 +12,7 @@ from backends.core.persistence.write_policy import (
     Backlog,
     Bisection,
     EarlyHits,
+    IsolatingWrite,
     is_refusal_sqlstate,
 )
 
@@ -93,3 +96,85 @@ def test_an_early_hit_whose_row_never_comes_is_given_up() -> None:
         assert hits.take() == Counter({"k": 1})
     hits.settle("k", 1, found=False)
     assert hits.take() == Counter()
+
+
+@dataclass(frozen=True)
+class _Row:
+    request_id: str
+    method: str = "POST"
+    endpoint: str = "/api/v1/x"
+
+
+class _Refused(Exception):
+    pass
+
+
+class _Away(Exception):
+    pass
+
+
+def _drive(
+    write: IsolatingWrite[_Row], outcome: Callable[[list[_Row], Counter[str]], None]
+) -> list[tuple[list[str], dict[str, int]]]:
+    """Run ``write`` against ``outcome`` (raises _Refused or _Away); the committed attempts."""
+    committed = []
+    while (attempt := write.next()) is not None:
+        try:
+            outcome(*attempt)
+        except _Refused as exc:
+            write.refused(exc)
+        else:
+            write.committed()
+            committed.append(([r.request_id for r in attempt[0]], dict(attempt[1])))
+    return committed
+
+
+def test_an_accepted_batch_is_one_transaction_with_its_hits() -> None:
+    rows = [_Row("a"), _Row("b")]
+    write = IsolatingWrite(rows, Counter({"k": 2}))
+    assert _drive(write, lambda rows, hits: None) == [(["a", "b"], {"k": 2})]
+    assert write.refused_rows == []
+
+
+def test_a_refused_batch_keeps_its_good_rows_and_then_its_hits() -> None:
+    rows = [_Row(str(i)) for i in range(5)]
+
+    def outcome(part: list[_Row], hits: Counter[str]) -> None:
+        if any(r.request_id == "3" for r in part):
+            raise _Refused("22P02")
+
+    write = IsolatingWrite(rows, Counter({"k": 1}))
+    committed = _drive(write, outcome)
+    assert sorted(i for ids, _ in committed for i in ids) == ["0", "1", "2", "4"]
+    assert committed[-1] == ([], {"k": 1})  # the hits last, alone
+    assert all(hits == {} for _, hits in committed[:-1])
+    assert [r.request_id for r in write.refused_rows] == ["3"]
+
+
+def test_refused_hits_alone_are_dropped_without_the_rows() -> None:
+    def outcome(part: list[_Row], hits: Counter[str]) -> None:
+        if hits:
+            raise _Refused("23505")
+
+    write = IsolatingWrite([_Row("a")], Counter({"k": 1}))
+    assert _drive(write, outcome) == [(["a"], {})]
+    assert write.refused_rows == []
+
+
+def test_a_database_gone_midway_leaves_exactly_the_uncommitted_rows() -> None:
+    rows = [_Row(str(i)) for i in range(8)]
+    calls = 0
+
+    def outcome(part: list[_Row], hits: Counter[str]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise _Refused("22P02")  # with its hits, the rows alone, then rows 0-3
+        if calls == 5:
+            raise _Away("08006")  # after rows 0-1 were committed
+
+    write = IsolatingWrite(rows, Counter())
+    assert write.uncommitted() == rows
+    with pytest.raises(_Away):
+        _drive(write, outcome)
+    assert [r.request_id for r in write.uncommitted()] == ["2", "3", "4", "5", "6", "7"]

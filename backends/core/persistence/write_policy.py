@@ -8,12 +8,29 @@ are a refusal (`is_refusal`), from the SQLSTATE the server sent.
 
 from __future__ import annotations
 
+import enum
+import logging
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
+
+logger = logging.getLogger(__name__)
+
+
+class LoggedRow(Protocol):
+    """What a refused row's log line names."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def endpoint(self) -> str: ...
+
 
 T = TypeVar("T")
+R = TypeVar("R", bound=LoggedRow)
 
 EARLY_HIT_RETRIES = 10
 # 50,000 rows is 40 min of a 20 req/s service or 25 s at 2,000 req/s; a row is ~1-2 KB
@@ -65,13 +82,18 @@ class Backlog(Generic[T]):
         self._lock = threading.Lock()
 
     def append(self, row: T) -> bool:
-        """Queue one row; False (and counted) when the buffer is full."""
+        """Queue one row; False (counted, and logged the first time) when the buffer is full."""
         with self._lock:
             if len(self._rows) >= self.max_rows:
                 self.overflowed += 1
-                return False
-            self._rows.append(row)
-            return True
+                first = self.overflowed == 1
+            else:
+                self._rows.append(row)
+                return True
+        if first:
+            logger.error("request-log buffer full (%d rows): new rows are dropped and counted",
+                         self.max_rows)  # fmt: skip
+        return False
 
     def take(self, limit: int) -> list[T]:
         """Remove and return up to ``limit`` of the oldest rows."""
@@ -114,6 +136,88 @@ class Bisection(Generic[T]):
     def remaining(self) -> list[T]:
         """Rows not written yet (in order), to retry when the database went away midway."""
         return [row for part in reversed(self._parts) for row in part]
+
+
+class _Stage(enum.Enum):
+    WHOLE = "the batch with its cache hits"
+    ROWS = "the rows alone, by bisection"
+    HITS = "the cache hits alone"
+    DONE = "committed or dropped"
+
+
+class IsolatingWrite(Generic[R]):
+    """The transactions that commit one batch of log rows and cache hits, isolating refusals.
+
+    First the whole batch with its hits in one transaction. If the database refuses it,
+    the rows alone by ``Bisection`` (each refused row logged and dropped), then the hits
+    alone (dropped if refused too). Sans-I/O, so the thread writer and the asyncio writer
+    run the same rule and only commit differently::
+
+        write = IsolatingWrite(rows, hits)
+        while (attempt := write.next()) is not None:
+            try:
+                commit(*attempt)
+            except Exception as exc:
+                if not is_refusal(exc):
+                    keep_for_retry(write.uncommitted())
+                    raise
+                write.refused(exc)
+            else:
+                write.committed()
+    """
+
+    def __init__(self, rows: list[R], hits: Counter[str]) -> None:
+        self._rows = rows
+        self._hits = hits
+        self._stage = _Stage.WHOLE
+        self._bisection: Bisection[R] = Bisection([])
+        self.refused_rows: list[R] = []
+
+    def next(self) -> tuple[list[R], Counter[str]] | None:
+        """The rows and hits to commit in the next transaction; None when done."""
+        if self._stage is _Stage.WHOLE:
+            return self._rows, self._hits
+        if self._stage is _Stage.ROWS:
+            part = self._bisection.part()
+            if part is not None:
+                return part, Counter()
+            self._rows_isolated()
+        if self._stage is _Stage.HITS:
+            return [], self._hits
+        return None
+
+    def committed(self) -> None:
+        if self._stage is _Stage.ROWS:
+            self._bisection.written()
+        else:
+            self._stage = _Stage.DONE
+
+    def refused(self, exc: BaseException) -> None:
+        """The database refused the last attempt for its data (``exc``)."""
+        if self._stage is _Stage.WHOLE:
+            logger.warning("postgres refused a request-log batch (%s); isolating the row", exc)
+            self._bisection = Bisection(self._rows)
+            self._stage = _Stage.ROWS
+        elif self._stage is _Stage.ROWS:
+            self._bisection.refused()
+        elif self._stage is _Stage.HITS:
+            logger.error("postgres refused %d cache-hit increments; dropped", len(self._hits))
+            self._stage = _Stage.DONE
+
+    def uncommitted(self) -> list[R]:
+        """Rows not committed yet (in order), to retry when the database went away midway."""
+        if self._stage is _Stage.WHOLE:
+            return self._rows
+        if self._stage is _Stage.ROWS:
+            return self._bisection.remaining()
+        return []
+
+    def _rows_isolated(self) -> None:
+        self.refused_rows = self._bisection.refused_rows
+        for row in self.refused_rows:
+            logger.error("postgres refused request-log row %s (%s %s); dropped",
+                         row.request_id, row.method, row.endpoint)  # fmt: skip
+        self._stage = _Stage.HITS if self._hits else _Stage.DONE
 
 
 class EarlyHits:
