@@ -1,8 +1,8 @@
 """The maps a newcomer reads name modules that exist.
 
-ARCHITECTURE.md, README.md and gateway/README.md name files in backticks, often relative to the layer
-being described (``api/validation.py`` inside ``backends/core``). Each such name must be the
-tail of a file tracked in the repository, so a rename that forgets the docs fails here.
+ARCHITECTURE.md, README.md and gateway/README.md name files in backticks, often relative to
+the layer being described (``api/validation.py`` inside ``backends/core``). Each such name must
+be the tail of a file tracked in the repository, so a rename that forgets the docs fails here.
 """
 
 from __future__ import annotations
