@@ -1,4 +1,5 @@
-"""Project-specific checks: the one error shape, and no 5xx except 502/503/504."""
+"""Project-specific checks: the one error shape, no 5xx except 502/503/504, and a schema-valid
+request accepted unless its answer is one of the operation's declared refusals."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from schemathesis.core.failures import Failure, Severity
 ALLOWED_5XX = frozenset({502, 503, 504})
 
 # The names the engine knows our checks by (the function names below).
-PROJECT_CHECKS = ("error_response_shape", "no_internal_error")
+PROJECT_CHECKS = ("error_response_shape", "no_internal_error", "accepted_or_declared_refusal")
+# The spec's per-operation list of refusals of schema-valid requests (shared_schemas.refusals).
+REFUSALS_EXTENSION = "x-refusals"
+# Judged by accepted_or_declared_refusal instead, on the operations that declare refusals.
+BUILTIN_ACCEPTANCE_CHECK = "positive_data_acceptance"
 
 
 class ErrorShapeViolation(Failure):
@@ -107,6 +112,52 @@ def no_internal_error(
     return None
 
 
+def declared_refusal(refusals: Any, status: int, body: bytes) -> dict[str, Any] | None:
+    """The entry of an operation's `x-refusals` this answer is, or None: same status, same
+    `error.code`, and at least one detail, every one of the declared `type`."""
+    if not isinstance(refusals, list):
+        return None
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None
+    details = error.get("details")
+    if not isinstance(details, list) or not details:
+        return None
+    types = {detail.get("type") if isinstance(detail, dict) else None for detail in details}
+    for refusal in refusals:
+        if (
+            isinstance(refusal, dict)
+            and refusal.get("status") == status
+            and refusal.get("code") == error.get("code")
+            and types == {refusal.get("detail_type")}
+        ):
+            return refusal
+    return None
+
+
+def accepted_or_declared_refusal(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
+) -> bool | None:
+    """positive_data_acceptance for an operation that declares `x-refusals`: a schema-valid
+    request is accepted, or answered with exactly one of its declared refusals.
+
+    Elsewhere it does nothing (schemathesis's own check runs there; here it is switched off
+    per operation by conformance.build_config).
+    """
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    refusals = case.operation.definition.raw.get(REFUSALS_EXTENSION)
+    if not refusals:
+        return None
+    if declared_refusal(refusals, response.status_code, response.content or b"") is not None:
+        return None
+    return positive_data_acceptance(ctx, response, case)
+
+
 def _request_id(body: bytes) -> str | None:
     try:
         data = json.loads(body)
@@ -120,3 +171,4 @@ def register() -> None:
     """Register the project checks with schemathesis (idempotent; called before each run)."""
     schemathesis.check(error_response_shape)
     schemathesis.check(no_internal_error)
+    schemathesis.check(accepted_or_declared_refusal)

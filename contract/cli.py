@@ -268,7 +268,7 @@ def _meta(
 ) -> dict[str, Any]:
     import schemathesis
 
-    from contract.conformance import enabled_checks, opaque_body_operations
+    from contract.conformance import enabled_checks, opaque_body_operations, refusing_operations
 
     return {
         "target": {"base_url": options.base_url, "compare_url": compare_url},
@@ -287,6 +287,8 @@ def _meta(
         "read_only": options.read_only,
         "checks": enabled_checks(options, spec),
         "positive_data_acceptance_skipped": opaque_body_operations(spec.raw),
+        # judged by accepted_or_declared_refusal: accepted, or a refusal of their x-refusals
+        "declared_refusals": refusing_operations(spec.raw),
         "started_at": started_at.isoformat(),
         "duration_s": round(outcome.duration_s, 3),
         "stop_reason": outcome.stop_reason,

@@ -68,12 +68,20 @@ def build_config(options: RunOptions, spec: SpecSource) -> Any:
         # The project allows exactly these 5xx (unreachable, not ready, timeout).
         "not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "502", "503", "504"]},
     }
-    for name in (*DISABLED_BUILTIN_CHECKS, *options.exclude_checks):
+    excluded = {*DISABLED_BUILTIN_CHECKS, *options.exclude_checks}
+    if checks.BUILTIN_ACCEPTANCE_CHECK in excluded:
+        excluded.add("accepted_or_declared_refusal")  # the same check, with refusals
+    for name in sorted(excluded):
         if name != "max_response_time":
             check_settings[name] = {"enabled": False}
-    operations = [
-        {"include-name": label, "checks": {"positive_data_acceptance": {"enabled": False}}}
-        for label in opaque_body_operations(spec.raw)
+    opaque = opaque_body_operations(spec.raw)
+    acceptance_off = {checks.BUILTIN_ACCEPTANCE_CHECK: {"enabled": False}}
+    operations = [{"include-name": label, "checks": dict(acceptance_off)} for label in opaque]
+    # Operations with declared refusals: accepted_or_declared_refusal judges them instead.
+    operations += [
+        {"include-name": label, "checks": dict(acceptance_off)}
+        for label in refusing_operations(spec.raw)
+        if label not in opaque
     ]
     data: dict[str, Any] = {
         "seed": options.seed,
@@ -112,6 +120,16 @@ def enabled_checks(options: RunOptions, spec: SpecSource) -> list[str]:
     """Names of the checks this run applies (before per-operation exceptions)."""
     config = build_config(options, spec).projects.get_default().checks
     return [name for name in known_checks() if config.get_by_name(name=name).enabled]
+
+
+def refusing_operations(raw: dict[str, Any]) -> list[str]:
+    """Labels ("POST /path") of operations declaring refusals of schema-valid requests."""
+    return [
+        f"{method.upper()} {path}"
+        for path, item in (raw.get("paths") or {}).items()
+        for method, operation in (item or {}).items()
+        if isinstance(operation, dict) and operation.get(checks.REFUSALS_EXTENSION)
+    ]
 
 
 def opaque_body_operations(raw: dict[str, Any]) -> list[str]:

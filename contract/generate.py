@@ -159,8 +159,15 @@ def _event_schema(refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
 
 def _error(op: Operation, status: int) -> dict[str, Any]:
     description = READY_503 if (op.operation_id, status) == ("health_ready", 503) else None
+    description = description or ERROR_DESCRIPTIONS[status]
+    refused = [r for r in op.refusals if r.status == status]
+    if refused:
+        description += " Also for a schema-valid request (`x-refusals`): " + "; ".join(
+            f"code `{r.code}` with detail type `{r.detail_type}` when {r.when}" for r in refused
+        )
+        description += "."
     response: dict[str, Any] = {
-        "description": description or ERROR_DESCRIPTIONS[status],
+        "description": description,
         "content": {"application/json": {"schema": dict(ERROR_REF)}},
     }
     response["headers"] = dict(REQUEST_ID_REF)
@@ -183,6 +190,8 @@ def _operation(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]
         "responses": {"200": _success(op, refs)},
         "x-promises": [promise.as_extension() for promise in promises],
     }
+    if op.refusals:
+        spec["x-refusals"] = [refusal.as_extension() for refusal in op.refusals]
     if op.path_params:
         spec["parameters"] = [
             {"name": name, "in": "path", "required": True, **PATH_PARAMETERS[name]}

@@ -21,6 +21,7 @@ from shared_schemas import health as hl
 from shared_schemas import rag, rag_collections, rag_search
 from shared_schemas import transcription as tr
 from shared_schemas import transcription_tools as tt
+from shared_schemas.refusals import CONTEXT_LENGTH, Refusal
 
 Method = Literal["GET", "POST", "DELETE"]
 # RFC 9110 9.2.2: a request of these methods may be repeated
@@ -68,12 +69,18 @@ class Operation:
     # Changes stored data (a collection, its chunks, a calibration sample): never mirrored
     # to a shadow backend, which shares the primary's database and vector store.
     writes: bool = False
+    # Error answers a schema-valid request may still get (each status is documented in
+    # error_statuses): the spec's `x-refusals`, accepted by the conformance check.
+    refusals: tuple[Refusal, ...] = ()
     # Names of the {placeholders} in the path, in order (derived from path, once).
     path_params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         names = tuple(part[1:-1] for part in self.path.split("/") if part.startswith("{"))
         object.__setattr__(self, "path_params", names)
+        for refusal in self.refusals:
+            if refusal.status not in self.error_statuses:
+                raise ValueError(f"{self.operation_id}: refusal {refusal.status} not documented")
 
 
 def errors(
@@ -123,6 +130,7 @@ def _post(
     meter: tuple[MeterUnit, ...] = (),
     items: str | None = None,
     writes: bool = False,
+    refusals: tuple[Refusal, ...] = (),
 ) -> Operation:
     return Operation(
         method="POST",
@@ -141,6 +149,7 @@ def _post(
         meter_units=meter,
         item_field=items,
         writes=writes,
+        refusals=refusals,
     )
 
 
@@ -203,7 +212,7 @@ OPERATIONS: tuple[Operation, ...] = (
           rag_search.SearchRequest, rag_search.SearchResponse, collection=True),
     _post(f"{RAG}/query", "rag_query", "rag", "Answer a question from a collection, citing sources",
           rag_search.QueryRequest, rag_search.QueryResponse, collection=True,
-          meter=("input_token", "generated_token")),
+          meter=("input_token", "generated_token"), refusals=(CONTEXT_LENGTH,)),
     Operation("GET", f"{RAG}/collections", "rag_collections", "rag", "List collections",
               rag_collections.CollectionsResponse, error_statuses=errors(store=True)),
     Operation("DELETE", f"{RAG}/collection/{{name}}", "rag_delete_collection", "rag",
@@ -216,7 +225,7 @@ OPERATIONS: tuple[Operation, ...] = (
           cacheable=True),
     _post(f"{ANA}/generate", "analysis_generate", "analysis", "Generate text from a prompt",
           gen.GenerateRequest, gen.GenerateResponse, meter=("input_token", "generated_token"),
-          extra_types=(gen.EVENT_STREAM_MEDIA_TYPE,)),
+          extra_types=(gen.EVENT_STREAM_MEDIA_TYPE,), refusals=(CONTEXT_LENGTH,)),
     _post(f"{ANA}/classify", "analysis_classify", "analysis",
           "Classify a text into given categories", an.ClassifyRequest, an.ClassifyResponse,
           cacheable=True),

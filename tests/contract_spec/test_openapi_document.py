@@ -188,3 +188,26 @@ def test_stateful_links(spec: dict[str, Any]) -> None:
     assert {link["operationId"] for link in doc.values()} == {"rag_search"}
     for links in (index, doc):
         assert all(link["operationId"] in ids for link in links.values())
+
+
+def test_generation_declares_the_context_length_refusal(spec: dict[str, Any]) -> None:
+    """The 422 a schema-valid prompt gets when it leaves no room in the local model's context
+    is declared (x-refusals and the 422's description) on exactly the generating operations,
+    and the backends' answer is that refusal (the conformance check accepts only it)."""
+    from backends.core.llm.context import context_length_details
+    from contract.checks import declared_refusal
+    from shared_schemas.errors import error_payload
+
+    declaring = {op["operationId"]: op for _, _, op in _operations(spec) if op.get("x-refusals")}
+    assert set(declaring) == {"analysis_generate", "rag_query"}
+    body = json.dumps(
+        error_payload(422, "too long", "r1", details=context_length_details("prompt"))
+    ).encode()
+    for op in declaring.values():
+        (refusal,) = op["x-refusals"]
+        assert refusal["status"] == 422 and refusal["detail_type"] == "context_length"
+        assert "context_length" in op["responses"]["422"]["description"]
+        assert declared_refusal(op["x-refusals"], 422, body) == refusal
+        assert declared_refusal(op["x-refusals"], 400, body) is None
+        other = body.replace(b'"context_length"', b'"string_too_long"')
+        assert declared_refusal(op["x-refusals"], 422, other) is None

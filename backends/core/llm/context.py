@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backends.core.errors import InvalidInput
 from backends.core.llm.base import ContextWindow
+from shared_schemas.refusals import CONTEXT_LENGTH, MIN_ANSWER_TOKENS
 
-# Fewest answer tokens a prompt must leave: less than this and the request is refused
-# (the contract documents the 422) rather than answered with a few words.
-MIN_ANSWER_TOKENS = 16
+__all__ = ["MIN_ANSWER_TOKENS", "answer_room", "capped_max_tokens", "context_length_details"]
+
+
+def context_length_details(*loc: str) -> list[dict[str, Any]]:
+    """The details of the declared refusal CONTEXT_LENGTH (the contract documents the 422:
+    fewer than MIN_ANSWER_TOKENS left for the answer, rather than a few words)."""
+    return [{"loc": ["body", *loc], "message": "too long", "type": CONTEXT_LENGTH.detail_type}]
 
 
 def answer_room(window: ContextWindow, system: str | None, prompt: str, *loc: str) -> int:
@@ -23,7 +30,7 @@ def answer_room(window: ContextWindow, system: str | None, prompt: str, *loc: st
             f"the prompt takes about {used} tokens of the model's context of "
             f"{window.context_tokens}, which leaves no room for an answer of at least "
             f"{MIN_ANSWER_TOKENS} tokens; shorten it (or raise LOCAL_LLM_CONTEXT_TOKENS)",
-            details=[{"loc": ["body", *loc], "message": "too long", "type": "context_length"}],
+            details=context_length_details(*loc),
         )
     return room
 

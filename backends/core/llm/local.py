@@ -25,6 +25,7 @@ from backends.core.inference.batching import Inferred
 from backends.core.inference.runtime import InferenceRuntime
 from backends.core.inference.timing import record_timing
 from backends.core.llm.base import Completion, GenerationStream
+from backends.core.llm.context import context_length_details
 from backends.core.usage import Usage
 
 if TYPE_CHECKING:
@@ -343,5 +344,5 @@ class LocalLlamaProvider:
         return InvalidInput(
             f"the prompt does not fit the local model's context of {self.context_tokens} "
             f"tokens ({exc}); shorten it or raise LOCAL_LLM_CONTEXT_TOKENS",
-            details=[{"loc": ["body", "prompt"], "message": "too long", "type": "context_length"}],
+            details=context_length_details("prompt"),
         )
