@@ -110,6 +110,12 @@ def _own_cpu_s(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def _generator_cpu_s() -> float:
+    """CPU seconds of this process (the open-loop generator) and its exited children (wrk)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def _row(side: str, result: WrkResult) -> dict[str, Any]:
     return {
         "shadow": side,
@@ -201,9 +207,14 @@ def main() -> None:
             gateway_pid = gateways[side].process.pid
             before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
             gateway_before = _own_cpu_s(gateway_pid), tree_cpu_s(gateway_pid)
+            generator_before, started = _generator_cpu_s(), time.perf_counter()
             row = run()
+            wall_s = time.perf_counter() - started
+            generator_s = _generator_cpu_s() - generator_before
             time.sleep(1)  # the run's last mirrors are answered and compared
             requests = row.get("requests") or row["sent"]
+            # wrk (a child, counted once it exits) or the open-loop generator (this process)
+            row["load_generator_cpu_ms_per_request"] = round(1000 * generator_s / requests, 4)
             own = _own_cpu_s(gateway_pid) - gateway_before[0]
             children = tree_cpu_s(gateway_pid) - gateway_before[1] - own  # the worker
             row["gateway_cpu_ms_per_request"] = round(1000 * own / requests, 4)
@@ -218,6 +229,14 @@ def main() -> None:
                     and not k.startswith("django")),
                 4,
             )  # fmt: skip
+            # how busy our processes kept the primary's cores: near 1, p50 is mostly
+            # queueing there and grows steeply with any CPU added (shadowing's included)
+            row["primary_cores_busy"] = round(
+                row["primary_cores_cpu_ms_per_request"] * requests / 1000
+                / wall_s / len(primary_cores),
+                3,
+            )  # fmt: skip
+            row["loadavg_1m"] = round(os.getloadavg()[0], 2)
             rows.append(row)
             print(json.dumps(row), flush=True)
 
@@ -251,7 +270,7 @@ def main() -> None:
                 **{
                     key: round(sorted(r[key] for r in mine)[len(mine) // 2], 4)
                     for key in mine[0]
-                    if key.endswith("_cpu_ms_per_request")
+                    if key.endswith("_cpu_ms_per_request") or key == "primary_cores_busy"
                 },
             }
     ratios = {
@@ -279,11 +298,12 @@ def main() -> None:
         "",
         *(f"- {k}: {v}" for k, v in meta.items()),
         "",
-        "| loop | shadow | rps | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|",
+        "| loop | shadow | rps | p50 ms | p99 ms | errors | primary cores busy | load 1m |",
+        "|---|---|---|---|---|---|---|---|",
         *(
             f"| {r['loop']} | {r['shadow']} | {r.get('rps', r.get('achieved_rps'))} |"
-            f" {r['p50_ms']} | {r['p99_ms']} | {r['errors']} |"
+            f" {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['primary_cores_busy']} |"
+            f" {r['loadavg_1m']} |"
             for r in rows
         ),
         "",
@@ -296,11 +316,12 @@ def main() -> None:
         f"shadow outcomes: {json.dumps(counters)}",
         "",
         "CPU ms per primary request (median of rounds; the gateway's process and its comparison"
-        " worker apart; django is the candidate, on its own core; primary_cores is the sum of"
-        " the rest, which shares the primary's cores):",
+        " worker apart; django is the candidate, on its own core; load_generator is wrk or the"
+        " open-loop generator; primary_cores is the sum of the rest, which shares the primary's"
+        " cores; primary_cores_busy is the share of those cores it kept busy):",
         "",
         *(
-            f"- {key}: {json.dumps({k: v for k, v in row.items() if 'cpu' in k})}"
+            f"- {key}: {json.dumps({k: v for k, v in row.items() if 'cpu' in k or 'busy' in k})}"
             for key, row in summary.items()
         ),
     ]
