@@ -68,8 +68,9 @@ def gated_queue(
     max_batch_tokens: int = 8192,
     metrics: InferenceMetrics | None = None,
     max_callers: int | None = None,
+    max_queue_wait_s: float | None = None,
 ) -> BatchQueue[str, Ids, TextVector]:
-    limits = BatchLimits(queue_size, max_batch_size, max_batch_tokens)
+    limits = BatchLimits(queue_size, max_batch_size, max_batch_tokens, max_queue_wait_s)
     return BatchQueue(model, limits, metrics or InferenceMetrics(), CallerGate(max_callers))
 
 

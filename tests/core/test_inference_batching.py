@@ -323,6 +323,38 @@ def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
         queue.close()
 
 
+@pytest.mark.parametrize("max_wait_s", [0.5, None], ids=["wait-bounded", "size-only"])
+def test_a_queue_holding_more_than_its_wait_bound_refuses(max_wait_s: float | None) -> None:
+    """Far below its size, a queue refuses a request that would find more than
+    max_queue_wait_s of work ahead of it at the model's measured speed; what fits in the
+    next batch is always taken."""
+    model = GatedMiniLM()
+    queue = gated_queue(model, max_batch_size=2, max_queue_wait_s=max_wait_s)
+    try:
+        first = queue.submit([TEXTS[0]])
+        model.entered.wait(60)
+        time.sleep(0.3)  # the measured speed: at most one item per 0.3 s
+        model.release()
+        first.result(60)
+        held = queue.submit([TEXTS[1]])
+        model.entered.wait(60)
+        fit = [queue.submit([t]) for t in TEXTS[2:4]]  # the next batch: taken
+        if max_wait_s is None:
+            accepted = [queue.submit([TEXTS[4]])]
+        else:
+            with pytest.raises(Overloaded) as refused:
+                queue.submit([TEXTS[4]])  # 3 items ahead: >= 0.9 s at that speed
+            assert "s of work queued" in str(refused.value)
+            assert refused.value.retry_after_s is not None and refused.value.retry_after_s >= 1
+            assert queue.saturation().saturated
+            accepted = []
+        model.release(10)
+        assert all(f.result(60).outputs for f in [held, *fit, *accepted])
+    finally:
+        model.release(10)
+        queue.close()
+
+
 def test_threads_past_the_caller_cap_are_refused_at_once_with_retry_after() -> None:
     """A threaded server's request threads blocked on the model are capped (the rest stay
     free for /health): the next caller is a prompt 503, and a place frees when one ends."""

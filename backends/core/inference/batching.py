@@ -67,6 +67,10 @@ class BatchLimits:
     # Padded cost of a call (rows x longest row), like TEI's --max-batch-tokens; an item
     # over the budget on its own still runs, alone.
     max_batch_tokens: int
+    # Seconds a newly queued request may expect to wait (the items ahead of it at the
+    # model's measured speed) before it is refused instead; None: bounded by queue_size
+    # only (models whose one item takes seconds: the LLM, Whisper).
+    max_queue_wait_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +201,13 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                     "retry shortly",
                     depth + len(items),
                 )
+            wait_s = self._expected_wait_s(depth + len(items))
+            if depth and wait_s is not None:
+                raise self.refuse(
+                    f"the {self.model.name} model has about {wait_s:.1f} s of work queued "
+                    f"({depth} items); retry shortly",
+                    depth + len(items),
+                )
             self._pending.extend(_Item(request, i, item) for i, item in enumerate(items))
             if self._worker is None:
                 self._worker = threading.Thread(
@@ -266,6 +277,17 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         self._last_rejection = time.monotonic()
         self._metrics.rejected.labels(self.model.name).inc()
         return Overloaded(message, retry_after_s=self._retry_after_s(queued))
+
+    def _expected_wait_s(self, queued: int) -> float | None:
+        """How long ``queued`` items take at the model's measured speed, when that is over
+        ``max_queue_wait_s`` (else None). Items that fit in the next batch always wait
+        (one batch is the least a request waits), and so does anything before the first
+        batch measured the speed."""
+        limit = self.limits.max_queue_wait_s
+        if limit is None or queued <= self.limits.max_batch_size or self._items_per_s <= 0:
+            return None
+        wait_s = queued / self._items_per_s
+        return wait_s if wait_s > limit else None
 
     def _retry_after_s(self, queued: int) -> int:
         if self._items_per_s <= 0:
@@ -354,7 +376,10 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         seconds = time.perf_counter() - started
         self._metrics.batch_size.labels(self.model.name).observe(len(batch))
         self._metrics.inference_seconds.labels(self.model.name).observe(seconds)
-        self._items_per_s = 0.8 * self._items_per_s + 0.2 * (len(batch) / max(seconds, 1e-6))
+        speed = len(batch) / max(seconds, 1e-6)  # the first batch sets it, later ones move it
+        self._items_per_s = (
+            speed if self._items_per_s <= 0 else 0.8 * self._items_per_s + 0.2 * speed
+        )
         for request in {id(item.request): item.request for item in batch}.values():
             request.inference_s += seconds
             request.batches += 1

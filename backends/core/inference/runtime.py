@@ -38,6 +38,7 @@ class InferenceRuntime:
             queue_size=settings.inference_queue_size,
             max_batch_size=settings.inference_max_batch_size,
             max_batch_tokens=settings.inference_max_batch_tokens,
+            max_queue_wait_s=settings.inference_max_queue_wait_s,
         )
         # One worker per model runs one batch at a time, so a model's intra-op threads are
         # the only ones computing it: as many as there are cores, no more.
@@ -54,12 +55,14 @@ class InferenceRuntime:
         *,
         max_batch_size: int | None = None,
         queue_size: int | None = None,
+        bound_wait: bool = True,
     ) -> BatchQueue[ItemT, PreparedT, OutT]:
         """The queue that runs ``model`` (created on first ask; one per model name).
 
         ``max_batch_size=1`` is for models that do not batch (Whisper): they still get the
         bounded queue, the single worker and the metrics. Either limit left out is the
-        runtime's.
+        runtime's. ``bound_wait=False`` drops INFERENCE_MAX_QUEUE_WAIT_S for models whose
+        one item takes seconds (the LLM, Whisper): their queue is bounded by its size only.
         """
         with self._lock:
             queue = self._queues.get(model.name)
@@ -68,6 +71,7 @@ class InferenceRuntime:
                     queue_size or self.limits.queue_size,
                     max_batch_size or self.limits.max_batch_size,
                     self.limits.max_batch_tokens,
+                    self.limits.max_queue_wait_s if bound_wait else None,
                 )
                 queue = BatchQueue(model, limits, self.metrics, self.callers)
                 self._queues[model.name] = queue

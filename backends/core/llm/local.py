@@ -131,7 +131,7 @@ class LocalLlamaProvider:
         self.deadline_s = deadline_s
         self._llama: Llama | None = None
         self._lock = threading.Lock()  # loading only: the queue's worker runs the model
-        self._queue = runtime.queue(self, max_batch_size=1, queue_size=QUEUE_SIZE)
+        self._queue = runtime.queue(self, max_batch_size=1, queue_size=QUEUE_SIZE, bound_wait=False)
 
     @property
     def max_context_chars(self) -> int:

@@ -62,7 +62,7 @@ class LocalWhisperProvider:
         self._model: WhisperModel | None = None
         self.assembly_seconds: float | None = None
         self.load_seconds: float | None = None
-        self._queue = runtime.queue(self, max_batch_size=1, queue_size=queue_size)
+        self._queue = runtime.queue(self, max_batch_size=1, queue_size=queue_size, bound_wait=False)
 
     @property
     def loaded(self) -> bool:
