@@ -29,6 +29,9 @@ def documents(count: int) -> Iterator[dict[str, object]]:
         }
 
 
+_OVERLOAD_RETRIES = 5
+
+
 def indexed_count(base_url: str, headers: dict[str, str] | None = None) -> int:
     """Documents already in the benchmark collection (0 when it does not exist)."""
     listing = httpx.get(f"{base_url}/api/v1/rag/collections", headers=headers, timeout=30)
@@ -61,8 +64,14 @@ def ensure_indexed(base_url: str, count: int, parallel: int = 2) -> float:
 
 
 def _index(client: httpx.Client, batch: list[dict[str, object]]) -> None:
-    response = client.post(
-        "/api/v1/rag/index", json={"collection": RAG_COLLECTION, "documents": batch}
-    )
+    """One batch, retried as a client should when the model's queue is full (503 with
+    Retry-After), a few times."""
+    for _ in range(_OVERLOAD_RETRIES):
+        response = client.post(
+            "/api/v1/rag/index", json={"collection": RAG_COLLECTION, "documents": batch}
+        )
+        if response.status_code != 503 or "retry-after" not in response.headers:
+            break
+        time.sleep(float(response.headers["retry-after"]))
     if response.status_code != 200:
         raise RuntimeError(f"indexing failed: {response.status_code} {response.text[:300]}")

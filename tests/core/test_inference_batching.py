@@ -326,8 +326,8 @@ def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
 @pytest.mark.parametrize("max_wait_s", [0.5, None], ids=["wait-bounded", "size-only"])
 def test_a_queue_holding_more_than_its_wait_bound_refuses(max_wait_s: float | None) -> None:
     """Far below its size, a queue refuses a request that would find more than
-    max_queue_wait_s of work ahead of it at the model's measured speed; what fits in the
-    next batch is always taken."""
+    max_queue_wait_s of work ahead of it at the model's measured speed; while what is
+    ahead fits in the next batch, a request is always taken."""
     model = GatedMiniLM()
     queue = gated_queue(model, max_batch_size=2, max_queue_wait_s=max_wait_s)
     try:
@@ -338,12 +338,12 @@ def test_a_queue_holding_more_than_its_wait_bound_refuses(max_wait_s: float | No
         first.result(60)
         held = queue.submit([TEXTS[1]])
         model.entered.wait(60)
-        fit = [queue.submit([t]) for t in TEXTS[2:4]]  # the next batch: taken
+        fit = [queue.submit([t]) for t in TEXTS[2:5]]  # 2, then 3 items: ahead fits a batch
         if max_wait_s is None:
-            accepted = [queue.submit([TEXTS[4]])]
+            accepted = [queue.submit([TEXTS[5]])]
         else:
             with pytest.raises(Overloaded) as refused:
-                queue.submit([TEXTS[4]])  # 3 items ahead: >= 0.9 s at that speed
+                queue.submit([TEXTS[5]])  # 3 items ahead: >= 0.9 s at that speed
             assert "s of work queued" in str(refused.value)
             assert refused.value.retry_after_s is not None and refused.value.retry_after_s >= 1
             assert queue.saturation().saturated

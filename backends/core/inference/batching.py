@@ -201,8 +201,8 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                     "retry shortly",
                     depth + len(items),
                 )
-            wait_s = self._expected_wait_s(depth + len(items))
-            if depth and wait_s is not None:
+            wait_s = self._expected_wait_s(depth)
+            if wait_s is not None:
                 raise self.refuse(
                     f"the {self.model.name} model has about {wait_s:.1f} s of work queued "
                     f"({depth} items); retry shortly",
@@ -278,15 +278,16 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         self._metrics.rejected.labels(self.model.name).inc()
         return Overloaded(message, retry_after_s=self._retry_after_s(queued))
 
-    def _expected_wait_s(self, queued: int) -> float | None:
-        """How long ``queued`` items take at the model's measured speed, when that is over
-        ``max_queue_wait_s`` (else None). Items that fit in the next batch always wait
-        (one batch is the least a request waits), and so does anything before the first
-        batch measured the speed."""
+    def _expected_wait_s(self, ahead: int) -> float | None:
+        """How long the ``ahead`` items queued before a new request take at the model's
+        measured speed, when that is over ``max_queue_wait_s`` (else None). The bound is
+        on the wait before a request starts, not on its own size (a bulk index of 100
+        chunks is its own work); items that fit in the next batch never count, nor does
+        anything before the first batch measured the speed."""
         limit = self.limits.max_queue_wait_s
-        if limit is None or queued <= self.limits.max_batch_size or self._items_per_s <= 0:
+        if limit is None or ahead <= self.limits.max_batch_size or self._items_per_s <= 0:
             return None
-        wait_s = queued / self._items_per_s
+        wait_s = ahead / self._items_per_s
         return wait_s if wait_s > limit else None
 
     def _retry_after_s(self, queued: int) -> int:
