@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import asyncpg
 import pytest
 
 from backends.core.persistence.sql import CACHE_READ_TIMEOUT_S
@@ -32,6 +34,47 @@ async def test_a_frozen_database_is_a_cache_miss(migrated_pg_url: str, proxy: Tc
         assert await asyncio.wait_for(cache.get("mlcache:none"), timeout=10) is None
         print(f"miss on a frozen database after {time.monotonic() - started:.2f} s"
               f" (read timeout {CACHE_READ_TIMEOUT_S} s)")  # fmt: skip
+    finally:
+        proxy.thaw()
+        pool.terminate()
+
+
+def _in_use(pool: asyncpg.Pool[Any]) -> int:
+    """Connections of ``pool`` that a caller holds (open and not idle)."""
+    return pool.get_size() - pool.get_idle_size()
+
+
+async def test_an_abandoned_read_gives_its_connection_back(
+    migrated_pg_url: str, proxy: TcpProxy
+) -> None:
+    """On a frozen database each read that gives up hands its connection back to the pool.
+
+    A pool of N and N + 1 reads in a row, each of them tried (no breaker interval): every
+    one a miss within the read timeout, and no connection still held after it. Before,
+    an abandoned read kept its connection until asyncpg's 30 s command timeout and the
+    cancel request after it (the server is frozen too), so N such reads drained the pool.
+    """
+    size = 2
+    pool = await create_pool(proxy.dsn_through(migrated_pg_url), size)
+    cache = ResponseCache(pool, None, None, "test", 60, retry_s=0.0)
+    try:
+        body = b'{"label":"positive"}'
+        await cache.put("mlcache:kept", "hash", "/api/v1/test", body)
+        await cache.drain()
+        assert await cache.get("mlcache:kept") == body  # read from the row (no Redis here)
+        assert await cache.get("mlcache:none") is None
+        assert (_in_use(pool), pool.get_idle_size()) == (0, 1)  # answered: kept, not closed
+        proxy.freeze()
+        waits = []
+        for n in range(size + 1):
+            started = time.monotonic()
+            assert await asyncio.wait_for(cache.get(f"mlcache:none-{n}"), timeout=10) is None
+            waits.append(time.monotonic() - started)
+            assert _in_use(pool) == 0, f"read {n + 1} of {size + 1} still holds its connection"
+        print("misses on a frozen database after", ", ".join(f"{w:.2f} s" for w in waits))
+        assert max(waits) < 5 * CACHE_READ_TIMEOUT_S  # without a bound: 30 s, never here
+        proxy.thaw()
+        assert await pool.fetchval("SELECT 1", timeout=5) == 1  # the pool opens new ones
     finally:
         proxy.thaw()
         pool.terminate()
