@@ -78,3 +78,31 @@ async def test_an_abandoned_read_gives_its_connection_back(
     finally:
         proxy.thaw()
         pool.terminate()
+
+
+async def test_reads_of_a_locked_row_leave_the_pool_to_the_others(migrated_pg_url: str) -> None:
+    """A live server where one row's reads hang (another transaction holds its lock): after
+    N such reads with a pool of N, a cached row is still served.
+
+    Before, each hung read kept its connection for asyncpg's 30 s command timeout, so the
+    next read waited for a free connection past its 0.5 s and a hit became a miss.
+    """
+    size = 2
+    pool = await create_pool(migrated_pg_url, size)
+    cache = ResponseCache(pool, None, None, "test", 60, retry_s=0.0)
+    locker = await asyncpg.connect(migrated_pg_url)
+    body = b'{"label":"positive"}'
+    try:
+        for key in ("mlcache:locked", "mlcache:served"):
+            await cache.put(key, "hash", "/api/v1/test", body)
+        await cache.drain()
+        await locker.execute("BEGIN")
+        await locker.execute(
+            "SELECT 1 FROM ml_service_cache WHERE cache_key = 'mlcache:locked' FOR UPDATE"
+        )
+        for _ in range(size):
+            assert await asyncio.wait_for(cache.get("mlcache:locked"), timeout=10) is None
+        assert await asyncio.wait_for(cache.get("mlcache:served"), timeout=10) == body
+    finally:
+        await locker.close()  # its transaction ends: the hung UPDATEs go on and find no client
+        pool.terminate()
