@@ -85,16 +85,27 @@ class ResponseCache:
     async def _read_record(self, key: str) -> Any:
         """The cached row's data, giving up after CACHE_READ_TIMEOUT_S (TimeoutError).
 
-        The read runs in a task of its own that is left to finish when it times out:
-        cancelling it would make asyncpg wait for the hung server to reset the
-        connection, which is the very wait this avoids.
+        Taking a connection, the query and handing the connection back share that one
+        deadline. A connection whose read did not end well (timed out, cancelled with its
+        request, failed) is terminated, not cancelled: asyncpg's cancel asks the server,
+        which a frozen one never answers, and the pool waits for that answer before it
+        takes the connection back, up to the 30 s command timeout. Before, each
+        abandoned read held its pool connection that long (a pool of N ran dry after N
+        reads); terminated, it is back in the pool at once, which opens a new one when
+        next needed. (With asyncpg's ``timeout=`` alone the read itself waited in that
+        release: > 10 s. Past the deadline asyncpg raises TimeoutError at once.)
         """
         assert self._pool is not None
-        task = asyncio.ensure_future(self._pool.fetchval(sql.SELECT_CACHE, key))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        task.add_done_callback(_consume)
-        return await asyncio.wait_for(asyncio.shield(task), sql.CACHE_READ_TIMEOUT_S)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + sql.CACHE_READ_TIMEOUT_S
+        conn = await self._pool.acquire(timeout=sql.CACHE_READ_TIMEOUT_S)
+        try:
+            return await conn.fetchval(sql.SELECT_CACHE, key, timeout=deadline - loop.time())
+        except BaseException:
+            conn.terminate()
+            raise
+        finally:  # at once when terminated, else asyncpg's reset query (terminated past it)
+            await self._pool.release(conn, timeout=deadline - loop.time())
 
     async def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
         """Redis now (sub-millisecond: the next identical request hits), Postgres later."""
@@ -132,9 +143,3 @@ class ResponseCache:
             logger.warning("redis cache write failed", exc_info=True)
         else:
             self._redis_breaker.succeeded()
-
-
-def _consume(task: asyncio.Future[Any]) -> None:
-    """Retrieve an abandoned read's exception so asyncio does not log it as unhandled."""
-    if not task.cancelled():
-        task.exception()

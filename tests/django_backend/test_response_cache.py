@@ -9,8 +9,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
+from backends.core.persistence import sql
 from backends.django_service.mlapi.pg_reader import PgReader
 from backends.django_service.mlapi.response_cache import ResponseCache
 from tests.persistence.tcp_proxy import TcpProxy, relay_to
@@ -44,4 +47,32 @@ def test_a_frozen_database_is_a_miss_then_skipped(migrated_pg_url: str, proxy: T
         assert proxy.sent == sent  # the breaker is open: no query was sent
     finally:
         proxy.thaw()
+        reader.close()
+
+
+def test_reads_of_a_locked_row_leave_the_reader_to_the_others(migrated_pg_url: str) -> None:
+    """A live server where one row's reads hang (another transaction holds its lock): after
+    one such read per reader thread, a cached row is still served.
+
+    Before, each hung read kept its thread until the lock was released, so the next read
+    waited in the queue past its 0.5 s and a hit became a miss.
+    """
+    reader = PgReader(migrated_pg_url, connect_timeout_s=5, threads=2)
+    cache = ResponseCache(None, reader, None, "test", 60, retry_s=0.0)
+    with psycopg.connect(migrated_pg_url, autocommit=True) as setup:
+        for key in ("mlcache:django-locked", "mlcache:django-served"):
+            setup.execute(
+                sql.as_pyformat(sql.UPSERT_CACHE),
+                (key, "hash", "/api/v1/test", "test", Jsonb({"label": "positive"}), 60.0, 20),
+            )
+    try:
+        with psycopg.connect(migrated_pg_url) as locker:  # a transaction until the block ends
+            locker.execute(
+                "SELECT 1 FROM ml_service_cache WHERE cache_key = 'mlcache:django-locked' "
+                "FOR UPDATE"
+            )
+            for _ in range(2):
+                assert _get(cache, "mlcache:django-locked") is None
+            assert _get(cache, "mlcache:django-served") == b'{"label":"positive"}'
+    finally:
         reader.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import asyncpg
 import pytest
 
 from backends.core.persistence.sql import CACHE_READ_TIMEOUT_S
@@ -34,4 +36,73 @@ async def test_a_frozen_database_is_a_cache_miss(migrated_pg_url: str, proxy: Tc
               f" (read timeout {CACHE_READ_TIMEOUT_S} s)")  # fmt: skip
     finally:
         proxy.thaw()
+        pool.terminate()
+
+
+def _in_use(pool: asyncpg.Pool[Any]) -> int:
+    """Connections of ``pool`` that a caller holds (open and not idle)."""
+    return pool.get_size() - pool.get_idle_size()
+
+
+async def test_an_abandoned_read_gives_its_connection_back(
+    migrated_pg_url: str, proxy: TcpProxy
+) -> None:
+    """On a frozen database each read that gives up hands its connection back to the pool.
+
+    A pool of N and N + 1 reads in a row, each of them tried (no breaker interval): every
+    one a miss within the read timeout, and no connection still held after it. Before,
+    an abandoned read kept its connection until asyncpg's 30 s command timeout and the
+    cancel request after it (the server is frozen too), so N such reads drained the pool.
+    """
+    size = 2
+    pool = await create_pool(proxy.dsn_through(migrated_pg_url), size)
+    cache = ResponseCache(pool, None, None, "test", 60, retry_s=0.0)
+    try:
+        body = b'{"label":"positive"}'
+        await cache.put("mlcache:kept", "hash", "/api/v1/test", body)
+        await cache.drain()
+        assert await cache.get("mlcache:kept") == body  # read from the row (no Redis here)
+        assert await cache.get("mlcache:none") is None
+        assert (_in_use(pool), pool.get_idle_size()) == (0, 1)  # answered: kept, not closed
+        proxy.freeze()
+        waits = []
+        for n in range(size + 1):
+            started = time.monotonic()
+            assert await asyncio.wait_for(cache.get(f"mlcache:none-{n}"), timeout=10) is None
+            waits.append(time.monotonic() - started)
+            assert _in_use(pool) == 0, f"read {n + 1} of {size + 1} still holds its connection"
+        print("misses on a frozen database after", ", ".join(f"{w:.2f} s" for w in waits))
+        assert max(waits) < 5 * CACHE_READ_TIMEOUT_S  # without a bound: 30 s, never here
+        proxy.thaw()
+        assert await pool.fetchval("SELECT 1", timeout=5) == 1  # the pool opens new ones
+    finally:
+        proxy.thaw()
+        pool.terminate()
+
+
+async def test_reads_of_a_locked_row_leave_the_pool_to_the_others(migrated_pg_url: str) -> None:
+    """A live server where one row's reads hang (another transaction holds its lock): after
+    N such reads with a pool of N, a cached row is still served.
+
+    Before, each hung read kept its connection for asyncpg's 30 s command timeout, so the
+    next read waited for a free connection past its 0.5 s and a hit became a miss.
+    """
+    size = 2
+    pool = await create_pool(migrated_pg_url, size)
+    cache = ResponseCache(pool, None, None, "test", 60, retry_s=0.0)
+    locker = await asyncpg.connect(migrated_pg_url)
+    body = b'{"label":"positive"}'
+    try:
+        for key in ("mlcache:locked", "mlcache:served"):
+            await cache.put(key, "hash", "/api/v1/test", body)
+        await cache.drain()
+        await locker.execute("BEGIN")
+        await locker.execute(
+            "SELECT 1 FROM ml_service_cache WHERE cache_key = 'mlcache:locked' FOR UPDATE"
+        )
+        for _ in range(size):
+            assert await asyncio.wait_for(cache.get("mlcache:locked"), timeout=10) is None
+        assert await asyncio.wait_for(cache.get("mlcache:served"), timeout=10) == body
+    finally:
+        await locker.close()  # its transaction ends: the hung UPDATEs go on and find no client
         pool.terminate()

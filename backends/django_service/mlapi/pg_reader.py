@@ -5,8 +5,16 @@ frozen server (SIGSTOPped, a hung network) keeps it waiting with no limit that l
 enforces (its TCP is still acknowledged, so tcp_user_timeout never fires, and a cancel
 request needs the frozen server too). So these reads run on threads of their own, each
 with its own psycopg connection, and the request waits for the answer ``timeout_s`` at
-most; a read that times out is left to finish on its thread. Before, a Django sentiment
-request on a frozen database waited 5 s (connect timeout) or without limit.
+most. Before, a Django sentiment request on a frozen database waited 5 s (connect
+timeout) or without limit.
+
+A read still running at that deadline has its connection shut down then
+(``core/persistence/deadline.Watchdog``, as the request path's stores do): its thread
+fails the read, drops the connection and is free for the next read, which connects
+again. Before, the read was left to finish on its thread, so with a frozen server or a
+row lock held elsewhere two such reads took both threads until the server answered, and
+meanwhile every other read waited out its timeout in the queue (a hit became a miss),
+the asyncpg pool's defect on the FastAPI side.
 """
 
 from __future__ import annotations
@@ -15,14 +23,17 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
 import psycopg
 
+from backends.core.persistence.deadline import Watchdog
+
 logger = logging.getLogger(__name__)
-_Job = tuple[str, Sequence[Any], "Future[Any]"]
+_Job = tuple[str, Sequence[Any], float, "Future[Any]"]  # query, params, deadline, answer
 
 
 class PgReader:
@@ -38,6 +49,7 @@ class PgReader:
         ]
         self._connections: set[psycopg.Connection[Any]] = set()
         self._lock = threading.Lock()
+        self._watchdog = Watchdog("pg-reader-deadline")
         for thread in self._threads:
             thread.start()
 
@@ -47,7 +59,7 @@ class PgReader:
         Raises TimeoutError after ``timeout_s`` and the driver's error when the read fails.
         """
         future: Future[Any] = Future()
-        self._jobs.put((query, params, future))
+        self._jobs.put((query, params, time.monotonic() + timeout_s, future))
         try:
             return future.result(timeout=timeout_s)
         except TimeoutError:
@@ -67,13 +79,18 @@ class PgReader:
     def _work(self) -> None:
         conn: psycopg.Connection[Any] | None = None
         while (job := self._jobs.get()) is not None:
-            query, params, future = job
+            query, params, deadline, future = job
             if not future.set_running_or_notify_cancel():
                 continue
             try:
                 if conn is None or conn.closed:
                     conn = self._connect()
-                row = conn.execute(query, params).fetchone()
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:  # connecting took it all; the caller gave up: keep the conn
+                    future.set_exception(TimeoutError("no time left for the read"))
+                    continue
+                with self._watchdog.deadline(conn, left_s):
+                    row = conn.execute(query, params).fetchone()
             except Exception as exc:
                 if conn is not None:
                     with contextlib.suppress(Exception):
