@@ -91,7 +91,10 @@ class Runtime:
             return future
 
     def _postgres_check(self) -> dict[str, Check]:
-        return {"postgres": _timed(lambda: self.reader.fetch_value("SELECT 1", (), 3600))}
+        # The probe may outlive one /ready (the next waits for it), not the next either:
+        # past two readiness timeouts the reader shuts the stuck connection down.
+        timeout_s = 2 * READY_TIMEOUT_S
+        return {"postgres": _timed(lambda: self.reader.fetch_value("SELECT 1", (), timeout_s))}
 
     def _redis_check(self) -> dict[str, Check]:
         assert self.redis is not None
