@@ -6,8 +6,12 @@ one of them mirroring to Django (``ML_SERVICE_SHADOW=django``); verifies both an
 
 In production the candidate runs on its own machine, so it gets its own core here: the
 candidate (Django) is pinned to the last core, and everything the primary's latency
-depends on (FastAPI, both gateways and their comparison workers, Postgres, Redis, wrk and
-the open-loop generator) to the others, in the off and the on runs alike.
+depends on (FastAPI, both gateways, Postgres, Redis, wrk and the open-loop generator) to
+the others, in the off and the on runs alike. The shadow gateway's mirror worker
+(gateway/shadow_worker.py: it sends the mirrors and compares the answers) is the
+candidate's traffic: it is moved to the candidate's core once started, as it would run on
+a core of the gateway's host that the primary's requests do not need (``--worker-core
+primary`` leaves it on the primary's cores, to see what it costs there).
 
 Measured, in rounds of off, on (the machine's drift falls on both): closed-loop (wrk,
 ``--connections``) and open-loop at a fixed offered rate, ``--load`` (default 0.5) of the
@@ -104,6 +108,18 @@ def _listener_pid(url: str) -> int | None:
     return None
 
 
+def _mirror_worker(gateway_pid: int) -> psutil.Process:
+    """The shadow gateway's mirror worker process (it starts with the first mirror)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for child in psutil.Process(gateway_pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "gateway.shadow_worker" in " ".join(child.cmdline()):
+                    return child
+        time.sleep(0.1)
+    raise SystemExit("the shadow gateway started no mirror worker")
+
+
 def _own_cpu_s(pid: int) -> float:
     """CPU seconds of one process (not its children)."""
     times = psutil.Process(pid).cpu_times()
@@ -135,6 +151,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sample-rate", default="0.1")
+    parser.add_argument(
+        "--worker-core", choices=("candidate", "primary"), default="candidate",
+        help="where the shadow gateway's mirror worker runs",
+    )  # fmt: skip
     parser.add_argument(
         "--load", type=float, default=0.5, help="open-loop rate: share of the closed-loop rps"
     )
@@ -190,6 +210,9 @@ def main() -> None:
         options = WrkOptions(connections=args.connections, duration_s=args.duration)
         for gateway in gateways.values():  # warm-up: pools, caches, lazy imports
             run_wrk(gateway.base_url, WrkOptions(args.connections, 1), lua)
+        worker = _mirror_worker(gateways["on"].process.pid)  # started by the first mirror
+        worker_cores = candidate_cores if args.worker_core == "candidate" else primary_cores
+        worker.cpu_affinity(sorted(worker_cores))
         capacity = run_wrk(gateways["off"].base_url, options, lua).rps
         rate = args.load * capacity
         print(f"primary capacity {capacity:.0f} req/s closed-loop; open loop at {rate:.0f}")
@@ -219,6 +242,9 @@ def main() -> None:
             children = tree_cpu_s(gateway_pid) - gateway_before[1] - own  # the worker
             row["gateway_cpu_ms_per_request"] = round(1000 * own / requests, 4)
             row["gateway_worker_cpu_ms_per_request"] = round(1000 * children / requests, 4)
+            not_primary = ("django",) + (
+                ("gateway_worker",) if worker_cores == candidate_cores else ()
+            )
             for name, pid in pids.items():
                 spent = tree_cpu_s(pid) - before[name]
                 row[f"{name}_cpu_ms_per_request"] = round(1000 * spent / requests, 4)
@@ -226,7 +252,7 @@ def main() -> None:
             # shadowing adds there (p50 follows it when those cores are saturated)
             row["primary_cores_cpu_ms_per_request"] = round(
                 sum(v for k, v in row.items() if k.endswith("_cpu_ms_per_request")
-                    and not k.startswith("django")),
+                    and not k.startswith(not_primary)),
                 4,
             )  # fmt: skip
             # how busy our processes kept the primary's cores: near 1, p50 is mostly
@@ -286,7 +312,8 @@ def main() -> None:
         "rounds": args.rounds,
         "sample_rate": args.sample_rate,
         "cores": f"candidate {sorted(candidate_cores)}; primary, gateways, Postgres, Redis, "
-        f"load generators {sorted(primary_cores)}",
+        f"load generators {sorted(primary_cores)}; shadow gateway's mirror worker "
+        f"{sorted(worker_cores)} ({args.worker_core}'s)",
         "primary_capacity_rps": round(capacity, 1),
         "open_loop_rps": round(rate, 1),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -315,10 +342,11 @@ def main() -> None:
         ),
         f"shadow outcomes: {json.dumps(counters)}",
         "",
-        "CPU ms per primary request (median of rounds; the gateway's process and its comparison"
+        "CPU ms per primary request (median of rounds; the gateway's process and its mirror"
         " worker apart; django is the candidate, on its own core; load_generator is wrk or the"
-        " open-loop generator; primary_cores is the sum of the rest, which shares the primary's"
-        " cores; primary_cores_busy is the share of those cores it kept busy):",
+        " open-loop generator; primary_cores is the sum of what runs on the primary's cores"
+        " (the worker only when --worker-core primary); primary_cores_busy is the share of"
+        " those cores it kept busy):",
         "",
         *(
             f"- {key}: {json.dumps({k: v for k, v in row.items() if 'cpu' in k or 'busy' in k})}"

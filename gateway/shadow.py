@@ -1,14 +1,17 @@
 """Shadow mode: mirror a sample of live requests to a candidate backend and compare answers.
 
 ``ML_SERVICE_SHADOW=<backend>`` turns it on. After the primary's answer has been sent, a
-sampled request is sent again to the candidate (fire and forget, at most
-``GATEWAY_SHADOW_MAX_INFLIGHT`` at a time: beyond that a mirror is dropped and counted,
-never queued) and the two answers are compared by the operation's comparator
-(``shared_schemas.comparators``) in a worker process (``gateway/shadow_worker.py``), off
-the event loop: at most ``GATEWAY_SHADOW_COMPARE_QUEUE`` comparisons wait for it, beyond
-that one is dropped and counted. Nothing of it can delay or fail the primary's answer:
+sampled request and that answer are handed to a worker process (``gateway/shadow_worker.py``,
+fire and forget), which sends the request again to the candidate and compares the two
+answers by the operation's comparator (``shared_schemas.comparators``), off the gateway's
+event loop and its cores' budget: the gateway pays one batched pipe write for it, not an
+HTTP exchange. At most ``GATEWAY_SHADOW_MAX_INFLIGHT`` mirrors are sent at a time
+(beyond that the worker drops one, never queues it) and at most
+``GATEWAY_SHADOW_COMPARE_QUEUE`` are without an outcome in the gateway (beyond that the
+gateway drops one); both drops are counted. Nothing of it can delay or fail the primary's answer:
 the primary's bodies are only kept (by reference) when sampled and small, and every
-shadow failure ends in a counter.
+shadow failure (the worker's death included) ends in a counter. The outcomes come back
+in batches and are counted, timed and stored here.
 
 What is never mirrored: operations that write (``Operation.writes``: the candidate shares
 the primary's database, so indexing twice would change real data; they are left to the
@@ -18,10 +21,11 @@ marks its log row shadow, writes no usage and charges nothing. They never pass t
 gateway's own rate limiter (the gateway sends them itself).
 
 Noise: for operations declared non-deterministic, a share of the mirrored requests is also
-sent to the primary a second time (a small sample: ``GATEWAY_SHADOW_NOISE_SAMPLES`` per
-operation, each only while no client request is in flight through this gateway, since it
-is work for the primary); the fields in which the primary differs from itself are not
-counted against the candidate. Deterministic operations are never sent twice.
+sent to the primary a second time by the worker (a small sample:
+``GATEWAY_SHADOW_NOISE_SAMPLES`` per operation, each only when no client request was in
+flight through this gateway as it was handed over, since it is work for the primary); the
+fields in which the primary differs from itself are not counted against the candidate.
+Deterministic operations are never sent twice.
 
 Results go to Postgres (``ml_shadow_comparisons``, ``ml_shadow_examples``: migration 0004)
 in batches, off the request path.
@@ -30,10 +34,11 @@ in batches, off the request path.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import json
 import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +51,8 @@ from gateway.headers import Incoming
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Backend, BackendRegistry
 from gateway.settings import GatewayConfigError, GatewaySettings
-from gateway.shadow_worker import Answer, CompareWorker, WorkerFull
-from gateway.upstream import Timeouts, Upstream
+from gateway.shadow_worker import Answer, Job, MirrorWorker, Result, WorkerConfig, WorkerFull
+from gateway.upstream import Upstream
 from shared_schemas.comparators import COMPARATORS, FieldDiff, check_comparators
 from shared_schemas.operations import Operation, operation_at
 from shared_schemas.request_meta import SHADOW_HEADER
@@ -56,7 +61,7 @@ log = logging.getLogger("gateway.shadow")
 _SHADOW = (SHADOW_HEADER.encode(), b"1")
 # Why a sampled request was not compared: two bounds, two outcomes of their own.
 DROPPED_INFLIGHT = "dropped_inflight"  # GATEWAY_SHADOW_MAX_INFLIGHT mirrors already sent
-DROPPED_QUEUE = "dropped_queue"  # GATEWAY_SHADOW_COMPARE_QUEUE comparisons already waiting
+DROPPED_QUEUE = "dropped_queue"  # GATEWAY_SHADOW_COMPARE_QUEUE mirrors without an outcome
 DROP_REASONS = (DROPPED_INFLIGHT, DROPPED_QUEUE)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -133,7 +138,7 @@ class ShadowMetrics:
             "gateway_shadow_requests_total",
             "Mirrored requests by outcome: match, differs, error, skipped (not captured),"
             " dropped_inflight (GATEWAY_SHADOW_MAX_INFLIGHT mirrors in flight: not sent),"
-            " dropped_queue (GATEWAY_SHADOW_COMPARE_QUEUE comparisons waiting: not compared).",
+            " dropped_queue (GATEWAY_SHADOW_COMPARE_QUEUE mirrors without outcome: not sent).",
             ["candidate", "operation", "outcome"],
             registry=metrics.registry,
         )
@@ -253,7 +258,7 @@ class ShadowStore:
 
 
 class ShadowMirror:
-    """Decides which requests to mirror, mirrors them and hands the comparisons on."""
+    """Decides which requests to mirror, hands them to the worker, records the outcomes."""
 
     def __init__(
         self,
@@ -269,24 +274,33 @@ class ShadowMirror:
         self.primary = primary
         self.candidate = candidate
         self.store = store
-        self.upstream: Upstream | None = None
+        self.upstream: Upstream | None = None  # set by the app's lifespan: mirrors start then
         self.metrics = ShadowMetrics(metrics)
         self._rate = settings.shadow_sample_rate
         self._noise_rate = settings.shadow_noise_rate
         self._noise_left = settings.shadow_noise_samples  # per operation
         self._noise_sent: dict[str, int] = {}
         self._idle = idle  # no client request in flight: a second request costs no one
-        self._max_inflight = settings.shadow_max_inflight
         self._capture_bytes = settings.shadow_capture_bytes
-        self._timeouts = Timeouts(settings.connect_timeout_s, settings.shadow_timeout_s)
         self._chance = chance
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._sending = 0  # mirrors whose requests are not answered yet (the bound)
-        self.worker = CompareWorker(settings.shadow_compare_queue)
-        # per operation: fields in which the primary was seen to differ from itself
-        self.noise: dict[str, set[str]] = {}
+        self._ids = itertools.count()
+        self._inflight: set[asyncio.Future[Result]] = set()  # handed over, no outcome yet
+        self.worker = MirrorWorker(
+            WorkerConfig(
+                candidate_url=candidate.base_url,
+                primary_url=primary.base_url,
+                connect_timeout_s=settings.connect_timeout_s,
+                timeout_s=settings.shadow_timeout_s,
+                capture_bytes=settings.shadow_capture_bytes,
+                max_inflight=settings.shadow_max_inflight,
+                keepalive_s=settings.keepalive_s,
+            ),
+            settings.shadow_compare_queue,
+        )
         # per operation and reason: sampled requests not compared, since this process started
         self.drops: dict[str, dict[str, int]] = {}
+        self._counters: dict[tuple[str, str], Any] = {}  # metric children, by labels
+        self._latencies: dict[tuple[str, str], Any] = {}
 
     def sampled(self, scope: Scope) -> Operation | None:
         """The operation of a request to mirror, or None (not sampled, writes, not an operation)."""
@@ -305,7 +319,7 @@ class ShadowMirror:
         outcome: Any,
         primary_s: float,
     ) -> None:
-        """Mirror a request whose primary answer has been sent (returns at once)."""
+        """Hand a request whose primary answer has been sent to the worker (returns at once)."""
         op_id = operation.operation_id
         body, answer = outcome.request_body, outcome.response_body
         if (
@@ -314,86 +328,76 @@ class ShadowMirror:
             or outcome.backend != self.primary.name
             or len(answer) > self._capture_bytes
         ):
-            self.metrics.requests.labels(self.candidate.name, op_id, "skipped").inc()
+            self._count(op_id, "skipped")
             return
-        if self._sending >= self._max_inflight or self.upstream is None:
+        if self.upstream is None:  # the gateway is not started (lifespan not run)
             self._dropped(op_id, DROPPED_INFLIGHT)
             return
-        primary = Answer(outcome.status, outcome.media_type, answer)
-        self._sending += 1
-        task = asyncio.create_task(
-            self._mirror(operation, scope, incoming, body, primary, primary_s)
-        )
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def drain(self) -> None:
-        """Wait for the mirrors in flight and their comparisons (shutdown, tests)."""
-        while self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
-
-    async def aclose(self) -> None:
-        """Drain, then stop the comparison worker (shutdown)."""
-        try:
-            await self.drain()
-        finally:
-            await self.worker.aclose()
-
-    async def _mirror(
-        self,
-        operation: Operation,
-        scope: Scope,
-        incoming: Incoming,
-        body: bytes,
-        primary: Answer,
-        primary_s: float,
-    ) -> None:
-        op_id = operation.operation_id
-        headers = [*incoming.headers, _SHADOW]
-        comparison = Comparison(
-            self.primary.name, self.candidate.name, op_id, "shadow", primary.status, None,
-            primary_ms=primary_s * 1000, request_id=incoming.request_id,
+        noise = self._noise_wanted(op_id)
+        raw_path: bytes | None = scope.get("raw_path")
+        query: bytes = scope["query_string"]
+        target = raw_path.decode("latin-1") if raw_path else scope["path"]
+        if query:
+            target += "?" + query.decode("latin-1")
+        job = Job(
+            next(self._ids), op_id, scope["method"], target, [*incoming.headers, _SHADOW],
+            body, Answer(outcome.status, outcome.media_type, answer), noise,
         )  # fmt: skip
-        self.metrics.latency.labels("primary", op_id).observe(primary_s)
         try:
-            try:  # the requests: they hold one of GATEWAY_SHADOW_MAX_INFLIGHT
-                started = time.perf_counter()
-                answer = await self._send(self.candidate, scope, headers, body)
-                elapsed = time.perf_counter() - started
-                comparison.candidate_status = answer.status
-                comparison.candidate_ms = elapsed * 1000
-                self.metrics.latency.labels("candidate", op_id).observe(elapsed)
-                again: tuple[Answer, float] | None = None
-                if self._noise_wanted(op_id):
-                    self._noise_sent[op_id] = self._noise_sent.get(op_id, 0) + 1
-                    started = time.perf_counter()
-                    again_answer = await self._send(self.primary, scope, headers, body)
-                    again = (again_answer, time.perf_counter() - started)
-            finally:
-                self._sending -= 1
-            # the comparisons: in the worker process, off this event loop
-            noise = self._differences(op_id, primary, again[0], body) if again else None
-            try:
-                found = self._differences(op_id, primary, answer, body)
-            except WorkerFull:
-                if noise is not None:
-                    noise.cancel()
-                raise
-            if noise is not None and again is not None:
-                try:
-                    self._noted_noise(op_id, primary, again, await noise)
-                except BaseException:
-                    found.cancel()  # no longer awaited: its answer is dropped
-                    raise
-            noisy = self.noise.get(op_id, set())
-            comparison.diffs = [diff for diff in await found if diff.pattern not in noisy]
-        except WorkerFull:  # GATEWAY_SHADOW_COMPARE_QUEUE comparisons already wait
+            future = self.worker.submit(job)
+        except WorkerFull:  # GATEWAY_SHADOW_COMPARE_QUEUE mirrors already wait for outcomes
             self._dropped(op_id, DROPPED_QUEUE)
             return
-        except Exception as exc:  # a timeout, a refused connection, a bug: counted, not raised
+        if noise:
+            self._noise_sent[op_id] = self._noise_sent.get(op_id, 0) + 1
+        self._inflight.add(future)
+        comparison = Comparison(
+            self.primary.name, self.candidate.name, op_id, "shadow", outcome.status, None,
+            primary_ms=primary_s * 1000, request_id=incoming.request_id,
+        )  # fmt: skip
+        future.add_done_callback(functools.partial(self._finished, comparison))
+
+    async def drain(self) -> None:
+        """Wait for the outcomes of the mirrors handed over (shutdown, tests)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+            await asyncio.sleep(0)  # their done callbacks
+
+    async def aclose(self) -> None:
+        """Wait for the outcomes (the worker's own bound: 10 s), then stop the worker."""
+        await self.worker.aclose()
+        await self.drain()
+
+    def _finished(self, comparison: Comparison, future: asyncio.Future[Result]) -> None:
+        """A mirror's outcome from the worker: counted, timed and stored."""
+        self._inflight.discard(future)
+        op_id = comparison.operation_id
+        if not future.cancelled() and future.exception() is None and future.result().dropped:
+            self._dropped(op_id, DROPPED_INFLIGHT)  # the worker had as many in flight
+            return
+        self._latency("primary", op_id).observe(comparison.primary_ms / 1000)
+        if future.cancelled():
+            comparison.error = "CancelledError: the gateway stopped"
+        elif (exc := future.exception()) is not None:
             comparison.error = f"{type(exc).__name__}: {exc}"[:255]
+        else:
+            result = future.result()
+            comparison.candidate_status = result.candidate_status
+            comparison.candidate_ms = result.candidate_ms
+            comparison.diffs = result.diffs
+            comparison.error = result.error
+            if result.candidate_ms is not None:
+                self._latency("candidate", op_id).observe(result.candidate_ms / 1000)
+            if result.noise is not None and self.store is not None:
+                self.store.add(
+                    Comparison(
+                        self.primary.name, self.primary.name, op_id, "noise",
+                        comparison.primary_status, result.noise.status, result.noise.diffs,
+                        primary_ms=0.0, candidate_ms=result.noise.elapsed_ms,
+                    )
+                )  # fmt: skip
         outcome = "error" if comparison.error else "match" if comparison.matched else "differs"
-        self.metrics.requests.labels(self.candidate.name, op_id, outcome).inc()
+        self._count(op_id, outcome)
         if comparison.diffs:
             self.metrics.differences.labels(self.candidate.name, op_id).inc(len(comparison.diffs))
         if self.store is not None:
@@ -408,76 +412,21 @@ class ShadowMirror:
             and self._chance() < self._noise_rate
         )
 
+    def _count(self, op_id: str, outcome: str) -> None:
+        """gateway_shadow_requests_total, its children kept (labels() costs ~4 us a call)."""
+        child = self._counters.get((op_id, outcome))
+        if child is None:
+            child = self.metrics.requests.labels(self.candidate.name, op_id, outcome)
+            self._counters[op_id, outcome] = child
+        child.inc()
+
+    def _latency(self, side: str, op_id: str) -> Any:
+        child = self._latencies.get((side, op_id))
+        if child is None:
+            child = self._latencies[side, op_id] = self.metrics.latency.labels(side, op_id)
+        return child
+
     def _dropped(self, op_id: str, reason: str) -> None:
-        self.metrics.requests.labels(self.candidate.name, op_id, reason).inc()
+        self._count(op_id, reason)
         per_reason = self.drops.setdefault(op_id, dict.fromkeys(DROP_REASONS, 0))
         per_reason[reason] += 1
-
-    def _differences(
-        self, op_id: str, primary: Answer, other: Answer, body: bytes
-    ) -> asyncio.Future[list[FieldDiff]]:
-        """The fields in which two answers differ, as a future.
-
-        Answers with the same status, media type and bytes cannot differ whatever the
-        comparator: that common case is settled here, without the round trip to the worker
-        process (parsing and walking both bodies there cost ~0.3 ms of CPU per comparison,
-        on the cores the primary runs on). Only answers that differ in bytes go there.
-        """
-        if other == primary:
-            same: asyncio.Future[list[FieldDiff]] = asyncio.get_running_loop().create_future()
-            same.set_result([])
-            return same
-        return self.worker.compare(op_id, primary, other, body)
-
-    def _noted_noise(
-        self, op_id: str, primary: Answer, again: tuple[Answer, float], diffs: list[FieldDiff]
-    ) -> None:
-        """The primary answered the same request twice: remember where it differed."""
-        self.noise.setdefault(op_id, set()).update(diff.pattern for diff in diffs)
-        if self.store is not None:
-            answer, elapsed = again
-            self.store.add(
-                Comparison(
-                    self.primary.name,
-                    self.primary.name,
-                    op_id,
-                    "noise",
-                    primary.status,
-                    answer.status,
-                    diffs,
-                    primary_ms=0.0,
-                    candidate_ms=elapsed * 1000,
-                )
-            )
-
-    async def _send(
-        self, backend: Backend, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> Answer:
-        assert self.upstream is not None
-        raw_path: bytes | None = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if raw_path else scope["path"]
-        query: bytes = scope["query_string"]
-        url = backend.base_url + path + ("?" + query.decode("latin-1") if query else "")
-        async with asyncio.timeout(self._timeouts.read):
-            response = await self.upstream.send(
-                scope["method"], url, headers, body, self._timeouts, repeatable=True
-            )  # mirrors never write
-            try:
-                parts = []
-                size = 0
-                async for chunk in response.chunks():
-                    size += len(chunk)
-                    if size > self._capture_bytes:
-                        raise ValueError(f"answer larger than {self._capture_bytes} bytes")
-                    parts.append(chunk)
-                content = b"".join(parts)
-            finally:
-                await response.aclose()
-        return Answer(response.status, _media_type(response.headers), content)
-
-
-def _media_type(headers: Any) -> str:
-    for name, value in headers:
-        if name.lower() == b"content-type":
-            return str(value.split(b";", 1)[0].strip().lower().decode("latin-1"))
-    return ""

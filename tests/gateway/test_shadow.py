@@ -58,6 +58,7 @@ class Constant:
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.requests = 0
+        self.peers: set[int] = set()  # client ports
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -66,6 +67,7 @@ class Constant:
             await send({"type": "lifespan.shutdown.complete"})
             return
         self.requests += 1
+        self.peers.add(scope["client"][1])
         while (await receive()).get("more_body"):
             pass
         headers = [(b"content-type", b"application/json")]
@@ -146,6 +148,7 @@ def test_mirrors_beyond_the_bound_are_dropped_while_the_primary_answers(
                 for _ in range(3):  # answered while the first mirror is still held
                     assert gateway.client.post(ADJUST, json=BODY).status_code == 200
                 op = "complexity_calculate_adjustment"
+                _wait_for(gateway, op, "dropped_inflight", 2)  # said by the worker
                 assert _counter(gateway, op, "dropped_inflight") == 2
                 assert _counter(gateway, op, "dropped_queue") == 0
                 stalled.release.set()
@@ -155,9 +158,10 @@ def test_mirrors_beyond_the_bound_are_dropped_while_the_primary_answers(
     assert stalled.requests == 1
 
 
-def test_identical_answers_match_without_the_comparison_worker() -> None:
-    """Same bytes cannot differ: settled on the loop, no process round trip (its CPU would
-    be taken from the primary's cores)."""
+def test_mirrors_are_sent_and_compared_by_the_worker_process() -> None:
+    """The gateway only hands the request and the primary's answer over: the exchange with
+    the candidate and the comparison (their CPU would be taken from the primary's cores)
+    are the worker process's. Identical answers match."""
     body = b'{"multiplier": 1.15, "bonus_percent": 15}'
     primary, candidate = Constant(body), Constant(body)
     with serving(primary) as first, serving(candidate) as second:
@@ -168,7 +172,11 @@ def test_identical_answers_match_without_the_comparison_worker() -> None:
             for _ in range(3):
                 assert gateway.client.post(ADJUST, json=BODY).content == body
             _wait_for(gateway, "complexity_calculate_adjustment", "match", 3)
-            assert _comparison_workers() == []
+            workers = _comparison_workers()
+            assert len(workers) == 1
+            # the candidate's peers are the worker's (kept-alive) connections
+            ports = {conn.laddr.port for conn in workers[0].net_connections("tcp")}
+            assert candidate.peers and candidate.peers <= ports
     assert candidate.requests == 3
 
 
