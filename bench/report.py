@@ -120,7 +120,8 @@ def _model_bound(result: RunResult, summaries: list[Summary]) -> str:
         return "Raw model throughput was not measured."
     lines = [
         f"Raw model in this run ({result.model.get('model')}, onnxruntime called directly, one "
-        f"process, no server): batch 1 **{num(raw)} texts/s**, through EmbeddingService "
+        "process, no server, on texts shaped like the uncached scenario's): batch 1 "
+        f"**{num(raw)} texts/s**, through EmbeddingService "
         f"{num(result.model.get('service_batch1_per_s'))} texts/s, batch 32 "
         f"**{num(raw32)} texts/s**. Each request of these scenarios embeds one text; the "
         "inference runtime batches concurrent requests, so batch 32 is the ceiling and batch 1 "

@@ -51,7 +51,7 @@ class EngineSettings(BaseSettings):
     # Seconds of work (queued items at the model's measured speed) a new request may find
     # ahead of it in an embedding queue; then 503. Under overload the model slows (the
     # refusals cost CPU too), so a count alone let 256 texts become a 1.6-2 s wait.
-    inference_max_queue_wait_s: float | None = Field(default=0.5, gt=0)
+    inference_max_queue_wait_s: float | None = Field(default=1.0, gt=0)
     inference_max_batch_size: int = Field(default=32, ge=1, le=1024)
     # Padded tokens per model call (rows x longest row). MiniLM's throughput falls past
     # ~1024 here (128-token texts: 16.8 texts/s at 8 rows, 13.3 at 32 rows = 4096 tokens)
