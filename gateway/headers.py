@@ -140,3 +140,11 @@ def response_headers(
     out.append((b"x-request-id", request_id))
     out.append((b"x-ml-backend", backend))
     return out
+
+
+def media_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The Content-Type's media type, lower-cased, without parameters (b"" when absent)."""
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return value.split(b";", 1)[0].strip().lower()
+    return b""

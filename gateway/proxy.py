@@ -10,7 +10,7 @@ from typing import NamedTuple, TypeVar
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.errors import GatewayError, UpstreamFailure, classify, send_error
-from gateway.headers import Incoming, response_headers
+from gateway.headers import Incoming, media_type, response_headers
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Backend, BackendRegistry
 from gateway.settings import GatewaySettings
@@ -290,7 +290,7 @@ class _Capture:
 
 
 def _captured(response: UpstreamResponse, backend: Backend, body: bytes) -> Outcome:
-    media = _media_type(response.headers).decode("latin-1")
+    media = media_type(response.headers).decode("latin-1")
     return Outcome(response.status, backend.name, None, body, media)
 
 
@@ -318,20 +318,13 @@ async def _disconnect(receive: Receive) -> None:
         pass
 
 
-def _media_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    for name, value in headers:
-        if name.lower() == b"content-type":
-            return value.split(b";", 1)[0].strip().lower()
-    return b""
-
-
 def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    media = _media_type(headers)
+    media = media_type(headers)
     return media == b"application/json" or media.endswith(b"+json")
 
 
 def _is_event_stream(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    return _media_type(headers) == b"text/event-stream"
+    return media_type(headers) == b"text/event-stream"
 
 
 def _retry_after_failure(failure: UpstreamFailure, repeatable: bool) -> bool:

@@ -37,6 +37,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from gateway.headers import media_type
 from gateway.http1 import Http1Upstream
 from gateway.upstream import RawHeaders, Timeouts
 from shared_schemas.comparators import COMPARATORS, Comparator, FieldDiff
@@ -390,14 +391,7 @@ class Mirrors:
                 content = b"".join(parts)
             finally:
                 await response.aclose()
-        return Answer(response.status, media_type(response.headers), content)
-
-
-def media_type(headers: Any) -> str:
-    for name, value in headers:
-        if name.lower() == b"content-type":
-            return str(value.split(b";", 1)[0].strip().lower().decode("latin-1"))
-    return ""
+        return Answer(response.status, media_type(response.headers).decode("latin-1"), content)
 
 
 async def serve(config: WorkerConfig) -> None:
