@@ -12,7 +12,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from tests.gateway.conftest import RunningGateway, make_settings, run_gateway
-from tests.gateway.upstreams import EchoUpstream, ThreadServer, serving
+from tests.gateway.upstreams import EchoUpstream, ThreadServer, serve_lifespan, serving
 
 ADJUST = "/api/v1/complexity/calculate-adjustment"
 BODY = {"pre_level": 3, "actual_level": 4}
@@ -42,9 +42,7 @@ class Stalled:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
         self.requests += 1
         await asyncio.to_thread(self.release.wait)  # set from the test thread
@@ -62,9 +60,7 @@ class Constant:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
         self.requests += 1
         self.peers.add(scope["client"][1])

@@ -22,7 +22,7 @@ from gateway.shadow_worker import (
     compare_answers,
 )
 from shared_schemas.comparators import COMPARATORS
-from tests.gateway.upstreams import EchoUpstream, ThreadServer, serving
+from tests.gateway.upstreams import EchoUpstream, ThreadServer, serve_lifespan, serving
 
 OP = "complexity_calculate_adjustment"
 GENERATE = "analysis_generate"  # non-deterministic: noise samples are taken for it
@@ -45,9 +45,7 @@ class Fixed:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
         while (await receive()).get("more_body"):
             pass

@@ -42,6 +42,13 @@ class UpstreamState:
     last_headers: dict[str, str] = field(default_factory=dict)
 
 
+async def serve_lifespan(receive: Receive, send: Send) -> None:
+    """The ASGI lifespan protocol of an app with nothing to start or stop."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 class EchoUpstream:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -49,9 +56,7 @@ class EchoUpstream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
         state = self.state
         state.requests += 1
