@@ -213,6 +213,8 @@ def main() -> None:
         worker = _mirror_worker(gateways["on"].process.pid)  # started by the first mirror
         worker_cores = candidate_cores if args.worker_core == "candidate" else primary_cores
         worker.cpu_affinity(sorted(worker_cores))
+        # the rows' CPU that is not spent on the primary's cores
+        not_primary = ("django",) + (("gateway_worker",) if worker_cores == candidate_cores else ())
         capacity = run_wrk(gateways["off"].base_url, options, lua).rps
         rate = args.load * capacity
         print(f"primary capacity {capacity:.0f} req/s closed-loop; open loop at {rate:.0f}")
@@ -242,9 +244,6 @@ def main() -> None:
             children = tree_cpu_s(gateway_pid) - gateway_before[1] - own  # the worker
             row["gateway_cpu_ms_per_request"] = round(1000 * own / requests, 4)
             row["gateway_worker_cpu_ms_per_request"] = round(1000 * children / requests, 4)
-            not_primary = ("django",) + (
-                ("gateway_worker",) if worker_cores == candidate_cores else ()
-            )
             for name, pid in pids.items():
                 spent = tree_cpu_s(pid) - before[name]
                 row[f"{name}_cpu_ms_per_request"] = round(1000 * spent / requests, 4)

@@ -8,6 +8,7 @@ from typing import Any
 
 import schemathesis
 from schemathesis.core.failures import Failure, Severity
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 # 502 backend unreachable, 503 not ready / provider missing, 504 backend timeout: the only 5xx
 # a conforming server may answer (any other is a bug).
@@ -148,8 +149,6 @@ def accepted_or_declared_refusal(
     Elsewhere it does nothing (schemathesis's own check runs there; here it is switched off
     per operation by conformance.build_config).
     """
-    from schemathesis.specs.openapi.checks import positive_data_acceptance
-
     refusals = case.operation.definition.raw.get(REFUSALS_EXTENSION)
     if not refusals:
         return None

@@ -201,7 +201,7 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                     "retry shortly",
                     depth + len(items),
                 )
-            wait_s = self._expected_wait_s(depth)
+            wait_s = self._wait_past_bound_s(depth)
             if wait_s is not None:
                 raise self.refuse(
                     f"the {self.model.name} model has about {wait_s:.1f} s of work queued "
@@ -278,7 +278,7 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         self._metrics.rejected.labels(self.model.name).inc()
         return Overloaded(message, retry_after_s=self._retry_after_s(queued))
 
-    def _expected_wait_s(self, ahead: int) -> float | None:
+    def _wait_past_bound_s(self, ahead: int) -> float | None:
         """How long the ``ahead`` items queued before a new request take at the model's
         measured speed, when that is over ``max_queue_wait_s`` (else None). The bound is
         on the wait before a request starts, not on its own size (a bulk index of 100
