@@ -81,10 +81,9 @@ class LambdaHandler:
         if resources is None:
             return
         try:
-            await resources.cache.drain()
             if resources.writer is not None:
                 await resources.writer.flush()
-        except Exception:  # the response is already made; the writer keeps rows to retry
+        except Exception:  # the response is already made; the writer keeps request rows to retry
             logger.exception("request-log flush after the invocation failed; will retry")
 
     def _app_state(self) -> Any:

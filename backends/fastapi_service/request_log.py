@@ -1,4 +1,5 @@
-"""Request logs, usage aggregates and cache-hit counters, written in background batches.
+"""Request logs, usage aggregates, response-cache rows and hit counters, written in
+background batches.
 
 Nothing here adds a database round-trip to the response path: requests enqueue records
 and return; one task flushes every ``interval`` (or sooner when a batch fills) in one
@@ -18,7 +19,13 @@ from typing import Any
 import asyncpg
 
 from backends.core.persistence import sql
-from backends.core.persistence.records import RequestRecord, request_params, usage_upserts
+from backends.core.persistence.records import (
+    CacheRow,
+    RequestRecord,
+    cache_params,
+    request_params,
+    usage_upserts,
+)
 from backends.core.persistence.write_policy import (
     DEFAULT_BUFFER_ROWS,
     Backlog,
@@ -54,6 +61,7 @@ class RequestLogWriter:
         self._backlog: Backlog[RequestRecord] = Backlog(buffer_rows)
         self._inflight: list[RequestRecord] = []  # taken from the backlog, not committed yet
         self._cache_hits: Counter[str] = Counter()
+        self._cache_rows: list[CacheRow] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
@@ -66,6 +74,12 @@ class RequestLogWriter:
         """Queue one request row (and its usage delta); never blocks."""
         self._backlog.append(record)
         if len(self._backlog) >= self._batch_size:
+            self._wakeup.set()
+
+    def put_cache(self, row: CacheRow) -> None:
+        """Queue one response-cache row (Redis already has the entry); never blocks."""
+        self._cache_rows.append(row)
+        if len(self._cache_rows) >= self._batch_size:
             self._wakeup.set()
 
     def record_cache_hit(self, cache_key: str) -> None:
@@ -99,6 +113,9 @@ class RequestLogWriter:
         """Write everything queued; raises (keeping the rows) when the database is away."""
         async with self._flush_lock:
             self._cache_hits.update(self._early_hits.take())
+            while self._cache_rows:  # before the hits: a hit counted on a new row finds it
+                rows, self._cache_rows = self._cache_rows, []
+                await self._write_cache_rows(rows)
             while self._inflight or len(self._backlog) or self._cache_hits:
                 self._inflight = self._inflight or self._backlog.take(self._batch_size)
                 hits, self._cache_hits = self._cache_hits, Counter()
@@ -143,6 +160,26 @@ class RequestLogWriter:
                 write.committed()
         self._inflight = []
         self._refused += len(write.refused_rows)
+
+    async def _write_cache_rows(self, rows: list[CacheRow]) -> None:
+        """Upsert cache rows in one statement; a row Postgres refuses is dropped alone (the
+        cache is optional). Raises when the database is away: those rows are lost, the
+        entries stay in Redis."""
+        params = [cache_params(row) for row in sorted(rows, key=lambda r: r.key)]
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.executemany(sql.UPSERT_CACHE, params)
+            return
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+        for one in params:
+            try:
+                await self._pool.execute(sql.UPSERT_CACHE, *one)
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+                logger.warning("postgres refused a cache row for %s", one[2], exc_info=True)
 
     async def _write(self, records: list[RequestRecord], hits: Counter[str]) -> None:
         found: dict[str, bool] = {}

@@ -165,7 +165,7 @@ async def open_resources(
         stack.callback(engine.close)
         await anyio.to_thread.run_sync(engine.start)
         writer = None
-        if pool is not None and settings.request_logging:
+        if pool is not None:  # request rows (when REQUEST_LOGGING) and cache rows
             writer = RequestLogWriter(
                 pool,
                 settings.log_flush_interval_s,
@@ -178,7 +178,6 @@ async def open_resources(
             pool, redis, writer, settings.service_name, settings.cache_ttl_s,
             settings.memory_cache(), settings.cache_retry_s,
         )  # fmt: skip
-        stack.push_async_callback(cache.drain)
         yield Resources(
             settings=settings,
             flow=RequestFlow(engine, cache_enabled=settings.cache_enabled),

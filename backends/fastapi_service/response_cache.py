@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 
 from backends.core.persistence import sql
 from backends.core.persistence.memory_cache import MemoryCache
+from backends.core.persistence.records import CacheRow
 from backends.fastapi_service.request_log import RequestLogWriter
 from shared_schemas.breaker import CircuitBreaker
 
@@ -44,7 +45,6 @@ class ResponseCache:
         self._memory = memory
         self._redis_breaker = CircuitBreaker(retry_s)
         self._pg_breaker = CircuitBreaker(retry_s)
-        self._pending: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> bytes | None:
         """The cached JSON body, or None. Hits are counted in ml_service_cache."""
@@ -108,27 +108,12 @@ class ResponseCache:
             await self._pool.release(conn, timeout=deadline - loop.time())
 
     async def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
-        """Redis now (sub-millisecond: the next identical request hits), Postgres later."""
+        """Redis now (sub-millisecond: the next identical request hits), the Postgres record
+        with the request log's next batch (one statement per batch, not one per answer)."""
         await self._keep(key, body)
-        task = asyncio.create_task(self._put_record(key, request_hash, endpoint, body))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def drain(self) -> None:
-        """Wait for background writes (clean shutdown)."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
-
-    async def _put_record(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
-        if self._pool is None:
-            return
-        try:
-            await self._pool.execute(
-                sql.UPSERT_CACHE, key, request_hash, endpoint, self._service_name,
-                json.loads(body), float(self._ttl_s), len(body),
-            )  # fmt: skip
-        except Exception:
-            logger.warning("postgres cache write failed", exc_info=True)
+        row = CacheRow(key, request_hash, endpoint, self._service_name, body, self._ttl_s)
+        if self._writer is not None and row.storable:
+            self._writer.put_cache(row)
 
     async def _keep(self, key: str, body: bytes) -> None:
         """Keep a body in this process's memory layer and in Redis (each when configured)."""

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from backends.core.persistence.records import RequestRecord
-from backends.django_service.mlapi.request_log import BackgroundWriter, CacheRow
+from backends.core.persistence.records import CacheRow, RequestRecord
+from backends.django_service.mlapi.request_log import BackgroundWriter
 from devinfra.ports import free_port
 from tests.django_backend.helpers import eventually
 

@@ -12,6 +12,7 @@ import pytest
 
 from backends.core.persistence.sql import CACHE_READ_TIMEOUT_S
 from backends.fastapi_service.database import create_pool
+from backends.fastapi_service.request_log import RequestLogWriter
 from backends.fastapi_service.response_cache import ResponseCache
 from tests.persistence.tcp_proxy import TcpProxy, relay_to
 
@@ -56,11 +57,12 @@ async def test_an_abandoned_read_gives_its_connection_back(
     """
     size = 2
     pool = await create_pool(proxy.dsn_through(migrated_pg_url), size)
-    cache = ResponseCache(pool, None, None, "test", 60, retry_s=0.0)
+    writer = RequestLogWriter(pool, interval_s=60, batch_size=100)  # flushed by the test
+    cache = ResponseCache(pool, None, writer, "test", 60, retry_s=0.0)
     try:
         body = b'{"label":"positive"}'
         await cache.put("mlcache:kept", "hash", "/api/v1/test", body)
-        await cache.drain()
+        await writer.flush()
         assert await cache.get("mlcache:kept") == body  # read from the row (no Redis here)
         assert await cache.get("mlcache:none") is None
         assert (_in_use(pool), pool.get_idle_size()) == (0, 1)  # answered: kept, not closed
@@ -89,13 +91,14 @@ async def test_reads_of_a_locked_row_leave_the_pool_to_the_others(migrated_pg_ur
     """
     size = 2
     pool = await create_pool(migrated_pg_url, size)
-    cache = ResponseCache(pool, None, None, "test", 60, retry_s=0.0)
+    writer = RequestLogWriter(pool, interval_s=60, batch_size=100)  # flushed by the test
+    cache = ResponseCache(pool, None, writer, "test", 60, retry_s=0.0)
     locker = await asyncpg.connect(migrated_pg_url)
     body = b'{"label":"positive"}'
     try:
         for key in ("mlcache:locked", "mlcache:served"):
             await cache.put(key, "hash", "/api/v1/test", body)
-        await cache.drain()
+        await writer.flush()
         await locker.execute("BEGIN")
         await locker.execute(
             "SELECT 1 FROM ml_service_cache WHERE cache_key = 'mlcache:locked' FOR UPDATE"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ import asyncpg
 import psycopg
 import pytest
 
-from backends.core.persistence.records import RequestRecord
+from backends.core.persistence.records import CacheRow, RequestRecord
 from backends.core.persistence.write_policy import WriterCounts
 from backends.django_service.mlapi.request_log import BackgroundWriter
 from backends.fastapi_service.database import create_pool
@@ -31,6 +32,7 @@ AWAY = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, psycop
 
 class Writer(Protocol):
     def submit(self, record: RequestRecord) -> None: ...
+    def put_cache(self, row: CacheRow) -> None: ...
     def flush(self) -> None: ...
     def counts(self) -> WriterCounts: ...
     def close(self) -> None: ...
@@ -46,6 +48,9 @@ class FastAPIWriter:
 
     def submit(self, record: RequestRecord) -> None:
         self._writer.submit(record)
+
+    def put_cache(self, row: CacheRow) -> None:
+        self._writer.put_cache(row)
 
     def flush(self) -> None:
         self._loop.run_until_complete(self._writer.flush())
@@ -68,6 +73,9 @@ class DjangoWriter:
 
     def submit(self, record: RequestRecord) -> None:
         self._writer.submit(lambda: record)
+
+    def put_cache(self, row: CacheRow) -> None:
+        self._writer.put_cache(row)
 
     def flush(self) -> None:
         self._writer.flush()
@@ -135,6 +143,37 @@ def test_a_row_postgres_refuses_costs_only_that_row(
         "SELECT sum(total_requests) FROM ml_service_usage WHERE user_id = %s", (user,)
     ).fetchone()
     assert usage == (6,)  # the refused row's usage went with it, no more, no less
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_cache_rows_are_stored_as_served_and_a_refused_one_costs_only_itself(
+    kind: str, migrated_pg_url: str, pg: psycopg.Connection[Any]
+) -> None:
+    """The body goes to Postgres as the JSON text served (parsed there once), in one batch;
+    a body jsonb refuses is dropped alone and the rest of the batch is stored."""
+    prefix = f"mlcache:writer-{uuid.uuid4().hex[:8]}"
+    bodies = {
+        f"{prefix}:0": b'{"embedding":[0.25,-1.5e-07],"model":"mini"}',
+        f"{prefix}:1": b'{"label":"n\\u00e9gatif","score":0.5}',
+        f"{prefix}:2": b'{"truncated":',  # not JSON: refused by Postgres
+        f"{prefix}:3": '{"text":"ok ✓"}'.encode(),
+    }
+    writer = _open(kind, migrated_pg_url)
+    try:
+        for key, body in bodies.items():
+            writer.put_cache(CacheRow(key, "h" * 64, "/api/v1/test", kind, body, 60))
+        writer.flush()
+    finally:
+        writer.close()
+    rows = pg.execute(
+        "SELECT cache_key, response_data, size_bytes FROM ml_service_cache"
+        " WHERE cache_key LIKE %s ORDER BY cache_key",
+        (prefix + ":%",),
+    ).fetchall()
+    expected = [
+        (key, json.loads(body), len(body)) for key, body in bodies.items() if not key.endswith(":2")
+    ]
+    assert rows == expected
 
 
 @pytest.mark.parametrize("kind", WRITERS)

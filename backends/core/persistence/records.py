@@ -160,6 +160,32 @@ def usage_params(key: UsageKey, delta: UsageDelta) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class CacheRow:
+    """One ml_service_cache upsert; ``body`` is the exact JSON text served (UTF-8)."""
+
+    key: str
+    request_hash: str
+    endpoint: str
+    service_name: str
+    body: bytes
+    ttl_s: int
+
+    @property
+    def storable(self) -> bool:
+        """Whether jsonb can hold the body: it refuses the NUL escape in a string."""
+        return b"\\u0000" not in self.body
+
+
+def cache_params(row: CacheRow) -> tuple[Any, ...]:
+    """Parameters of sql.UPSERT_CACHE, in order: the body goes as text, parsed by Postgres
+    (no json.loads and dumps again in the backend; the statement casts it)."""
+    return (
+        row.key, row.request_hash, row.endpoint, row.service_name, row.body.decode(),
+        float(row.ttl_s), len(row.body),
+    )  # fmt: skip
+
+
 def usage_upserts(records: list[RequestRecord]) -> list[tuple[Any, ...]]:
     """sql.UPSERT_USAGE parameters for a batch, one per daily row, in a fixed order
     (concurrent writers taking row locks in the same order cannot deadlock)."""

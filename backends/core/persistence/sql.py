@@ -44,11 +44,12 @@ WHERE cache_key = $1 AND expires_at > now()
 RETURNING response_data
 """
 
+# response_data arrives as the JSON text served (records.cache_params), parsed here once.
 UPSERT_CACHE = """
 INSERT INTO ml_service_cache (
     cache_key, request_hash, endpoint, service_name, response_data, expires_at, hit_count,
     size_bytes, created_at
-) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), 0, $7, now())
+) VALUES ($1, $2, $3, $4, $5::text::jsonb, now() + make_interval(secs => $6), 0, $7, now())
 ON CONFLICT (cache_key) DO UPDATE SET
     response_data = EXCLUDED.response_data,
     expires_at = EXCLUDED.expires_at,

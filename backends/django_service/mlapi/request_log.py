@@ -13,7 +13,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -21,7 +20,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from backends.core.persistence import sql
-from backends.core.persistence.records import RequestRecord, request_params, usage_upserts
+from backends.core.persistence.records import (
+    CacheRow,
+    RequestRecord,
+    cache_params,
+    request_params,
+    usage_upserts,
+)
 from backends.core.persistence.write_policy import (
     DEFAULT_BUFFER_ROWS,
     Backlog,
@@ -44,18 +49,6 @@ def is_refusal(exc: BaseException) -> bool:
         # when a DataError/ProgrammingError, else the connection failed (OperationalError)
         return isinstance(exc, psycopg.DataError | psycopg.ProgrammingError)
     return isinstance(exc, ValueError | TypeError)
-
-
-@dataclass(frozen=True)
-class CacheRow:
-    """One ml_service_cache upsert (the body is the exact JSON served)."""
-
-    key: str
-    request_hash: str
-    endpoint: str
-    service_name: str
-    body: bytes
-    ttl_s: int
 
 
 @cache
@@ -234,7 +227,7 @@ class BackgroundWriter:
 
     def _write_cache_rows(self, conn: psycopg.Connection[Any], rows: list[CacheRow]) -> None:
         """Upsert cache rows; one row Postgres refuses is dropped alone (the cache is optional)."""
-        params = [_cache_params(row) for row in sorted(rows, key=lambda r: r.key)]
+        params = [cache_params(row) for row in sorted(rows, key=lambda r: r.key)]
         try:
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(_pyformat(sql.UPSERT_CACHE), params)
@@ -262,11 +255,3 @@ def _insert_params(record: RequestRecord) -> tuple[Any, ...]:
         if params[index] is not None:
             params[index] = Jsonb(params[index])
     return tuple(params)
-
-
-def _cache_params(row: CacheRow) -> tuple[Any, ...]:
-    # The body is JSON text: sent as-is (an untyped literal Postgres casts to jsonb).
-    return (
-        row.key, row.request_hash, row.endpoint, row.service_name,
-        row.body.decode(), float(row.ttl_s), len(row.body),
-    )  # fmt: skip

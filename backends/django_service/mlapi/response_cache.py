@@ -19,8 +19,9 @@ import redis
 
 from backends.core.persistence import sql
 from backends.core.persistence.memory_cache import MemoryCache
+from backends.core.persistence.records import CacheRow
 from backends.django_service.mlapi.pg_reader import PgReader
-from backends.django_service.mlapi.request_log import BackgroundWriter, CacheRow
+from backends.django_service.mlapi.request_log import BackgroundWriter
 from shared_schemas.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -91,10 +92,9 @@ class ResponseCache:
     def put(self, key: str, request_hash: str, endpoint: str, body: bytes) -> None:
         """Redis now (the next identical request hits), the Postgres record in the background."""
         self._keep(key, body)
-        if self._writer is not None and b"\\u0000" not in body:  # jsonb refuses NUL
-            self._writer.put_cache(
-                CacheRow(key, request_hash, endpoint, self._service_name, body, self._ttl_s)
-            )
+        row = CacheRow(key, request_hash, endpoint, self._service_name, body, self._ttl_s)
+        if self._writer is not None and row.storable:
+            self._writer.put_cache(row)
 
     def _keep(self, key: str, body: bytes) -> None:
         """Keep a body in this process's memory layer and in Redis (each when configured)."""
