@@ -109,3 +109,20 @@ async def test_reads_of_a_locked_row_leave_the_pool_to_the_others(migrated_pg_ur
     finally:
         await locker.close()  # its transaction ends: the hung UPDATEs go on and find no client
         pool.terminate()
+
+
+async def test_a_released_connection_is_not_sent_a_reset_query(migrated_pg_url: str) -> None:
+    """A read costs one round trip: the pool hands its connection back without asyncpg's
+    reset statement (the backend changes no session state). pg_stat_activity shows the
+    last statement each server process ran."""
+    pool = await create_pool(migrated_pg_url, 1)
+    observer = await asyncpg.connect(migrated_pg_url)
+    try:
+        async with pool.acquire() as conn:
+            pid = conn.get_server_pid()
+        assert await ResponseCache(pool, None, None, "test", 60).get("mlcache:none") is None
+        last = await observer.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        assert "ml_service_cache" in last, last  # not "SELECT pg_advisory_unlock_all(); ..."
+    finally:
+        await observer.close()
+        await pool.close()
