@@ -12,12 +12,33 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from gateway.app import create_app
+from gateway.app import GatewayApp, create_app
 from gateway.cli import COMMANDS
 from gateway.cli import main as cli_main
 from gateway.http_server import ErrorShapeHttpToolsProtocol
 from gateway.settings import GatewayConfigError, GatewaySettings
 from shared_schemas.collector import tune_collector
+
+LISTEN_BACKLOG = 4096
+
+
+def server_config(app: GatewayApp, settings: GatewaySettings) -> uvicorn.Config:
+    """uvicorn for the gateway: one worker, httptools, and uvloop with greedy accepts."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="gateway.http_server:new_event_loop",  # uvloop, accepting every waiting client
+        http=ErrorShapeHttpToolsProtocol,  # httptools, with 400s in the error shape
+        access_log=False,
+        # The gateway is the edge: X-Forwarded-For from clients must not replace the peer
+        # address (rate limits per IP would be trivially evaded).
+        proxy_headers=False,
+        timeout_graceful_shutdown=20,
+        # Connections the kernel holds before they are accepted (capped by
+        # net.core.somaxconn): a burst of clients connecting at once, e.g. 1,000.
+        backlog=LISTEN_BACKLOG,
+    )
 
 
 def main() -> int:
@@ -35,20 +56,13 @@ def main() -> int:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     tune_collector()  # the objects made at start-up are frozen out of every collection
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http=ErrorShapeHttpToolsProtocol,  # httptools, with 400s in the error shape
-        access_log=False,
-        # The gateway is the edge: X-Forwarded-For from clients must not replace the peer
-        # address (rate limits per IP would be trivially evaded).
-        proxy_headers=False,
-        timeout_graceful_shutdown=20,
-        # Enough for the benchmark's 256 connections plus bursts.
-        backlog=4096,
-    )
+    config = server_config(app, settings)
+    server = uvicorn.Server(config)
+    # Bound here and handed over so that the gateway's own loop serves it: an
+    # AcceptingServer, which takes every waiting connection at once (http_server.py).
+    server.run(sockets=[config.bind_socket()])
+    if not server.started:
+        return 3  # uvicorn's start-up failure code (the lifespan failed; it logged why)
     return 0
 
 

@@ -313,6 +313,32 @@ async def test_pool_limit_queues_requests() -> None:
     assert server.connections == 2
 
 
+async def test_requests_waiting_for_the_pool_are_sent_in_arrival_order() -> None:
+    # At 1,000 client connections and 512 pooled ones, half the requests wait for a slot:
+    # the slot a finished request frees goes to the oldest waiter, never to a newcomer, so
+    # no client starves behind later ones.
+    received: list[str] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            received.append((await read_head(reader))[""].split()[1])
+            writer.write(OK)
+            await writer.drain()
+
+    async with scripted(record) as server:
+        pool = Http1Upstream(pool_size=1, keepalive_s=4)
+        first = await pool.send("GET", server.url + "/first", [], b"", TIMEOUTS)
+        waiting = []
+        for n in range(10):  # each queued behind the held slot before the next arrives
+            waiting.append(asyncio.create_task(get(pool, f"{server.url}/{n}")))
+            await asyncio.sleep(0)
+        await body_of(first)  # frees the one slot
+        late = asyncio.create_task(get(pool, server.url + "/late"))
+        assert await asyncio.gather(*waiting, late) == [b"ok"] * 11
+        await pool.aclose()
+    assert received == ["/first", *(f"/{n}/x?q=1" for n in range(10)), "/late/x?q=1"]
+
+
 async def test_unread_large_answer_leaves_a_working_connection() -> None:
     """A client gone mid-download must not leave the pooled socket paused for the next one."""
     # Over the read-pausing mark (256 KiB), yet whole after two socket reads: the answer is
