@@ -218,6 +218,27 @@ async def test_a_full_queue_refuses_at_once(candidate: ThreadServer) -> None:
         await worker.aclose()
 
 
+async def test_a_mirror_handed_over_no_longer_counts_against_the_queue() -> None:
+    """The queue bounds what the gateway holds (bodies waiting for the hand-off), not the
+    mirrors the worker is sending or holds outcomes of: with a queue of one, a second
+    mirror is taken while the first is still at the candidate."""
+    echo = EchoUpstream("candidate")
+    with serving(echo) as server:
+        worker, outcomes, _ = _worker(server.url, queue_limit=1)
+        try:
+            worker.submit(_job(PRIMARY, target="/x?sleep=1"))
+            for _ in range(600):  # handed over and sent: held upstream
+                if echo.state.requests == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert echo.state.requests == 1 and worker.waiting == 0
+            worker.submit(_job(PRIMARY))  # no WorkerFull
+            await outcomes.until(2)
+            assert outcomes.count("differs") == 2
+        finally:
+            await worker.aclose()
+
+
 async def test_mirrors_beyond_the_bound_are_dropped_not_queued() -> None:
     echo = EchoUpstream("candidate")
     with serving(echo) as server:
