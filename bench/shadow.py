@@ -8,8 +8,9 @@ In production the candidate runs on its own machine, so it gets its own core her
 candidate (Django) is pinned to the last core, and everything the primary's latency
 depends on (FastAPI, both gateways, Postgres, Redis, wrk and the open-loop generator) to
 the others, in the off and the on runs alike. The shadow gateway's mirror worker
-(gateway/shadow_worker.py: it sends the mirrors and compares the answers) is the
-candidate's traffic: it is moved to the candidate's core once started, as it would run on
+(gateway/shadow_worker.py: it sends the mirrors, compares the answers and writes the
+result rows) is the candidate's traffic: it is moved to the candidate's core once
+started, as it would run on
 a core of the gateway's host that the primary's requests do not need (``--worker-core
 primary`` leaves it on the primary's cores, to see what it costs there).
 
@@ -211,6 +212,10 @@ def main() -> None:
         for gateway in gateways.values():  # warm-up: pools, caches, lazy imports
             run_wrk(gateway.base_url, WrkOptions(args.connections, 1), lua)
         worker = _mirror_worker(gateways["on"].process.pid)  # started by the first mirror
+        # outcomes of the verification and warm-up (the worker's start falls there: mirrors
+        # sampled while it starts wait, beyond GATEWAY_SHADOW_COMPARE_QUEUE they are dropped)
+        time.sleep(1)
+        warm_up = _shadow_counters(gateways["on"].base_url)
         worker_cores = candidate_cores if args.worker_core == "candidate" else primary_cores
         worker.cpu_affinity(sorted(worker_cores))
         # the rows' CPU that is not spent on the primary's cores
@@ -277,10 +282,13 @@ def main() -> None:
                 for side in gateways:
                     measured(side, functools.partial(run, side))
         time.sleep(2)  # the last mirrors are answered and compared
-        counters = {
-            OUTCOMES.get(outcome, outcome): count
-            for outcome, count in _shadow_counters(gateways["on"].base_url).items()
+        at_end = _shadow_counters(gateways["on"].base_url)
+        counters = {  # the measured rounds'
+            OUTCOMES.get(outcome, outcome): count - warm_up.get(outcome, 0)
+            for outcome, count in at_end.items()
+            if count - warm_up.get(outcome, 0)
         }
+        warm_up_counters = {OUTCOMES.get(outcome, outcome): n for outcome, n in warm_up.items()}
     summary: dict[str, dict[str, Any]] = {}
     for loop in ("closed", "open"):
         for side in gateways:
@@ -318,7 +326,7 @@ def main() -> None:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     report = {"meta": meta, "runs": rows, "summary": summary, "p50_ratio_on_off": ratios,
-              "shadow_counters": counters}  # fmt: skip
+              "shadow_counters": counters, "shadow_counters_warm_up": warm_up_counters}  # fmt: skip
     lines = [
         "# Shadow mode: primary latency with shadowing off and on",
         "",
@@ -339,7 +347,8 @@ def main() -> None:
             f"errors off {summary[f'{loop}/off']['errors']}, on {summary[f'{loop}/on']['errors']}"
             for loop in ("closed", "open")
         ),
-        f"shadow outcomes: {json.dumps(counters)}",
+        f"shadow outcomes in the measured rounds: {json.dumps(counters)}",
+        f"shadow outcomes in verification and warm-up: {json.dumps(warm_up_counters)}",
         "",
         "CPU ms per primary request (median of rounds; the gateway's process and its mirror"
         " worker apart; django is the candidate, on its own core; load_generator is wrk or the"

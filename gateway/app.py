@@ -22,8 +22,9 @@ from gateway.openai_compat import OpenAICompat
 from gateway.proxy import ClientDisconnected, Forwarder
 from gateway.registry import build_registry
 from gateway.settings import GatewaySettings
-from gateway.shadow import ShadowMirror, ShadowStore, shadow_backend
+from gateway.shadow import ShadowMirror, shadow_backend
 from gateway.shadow_report import REPORT_PATH, build_report
+from gateway.shadow_store import ShadowStore
 from gateway.upstream import HttpxUpstream, Upstream
 from gateway.usage import USAGE_PATH, usage_answer
 
@@ -78,8 +79,6 @@ class GatewayApp:
         self._openai.upstream = upstream
         if self._shadow is not None:
             self._shadow.upstream = upstream
-            if self._shadow.store is not None:
-                await self._shadow.store.start()
         log.info(
             "gateway -> %s (%s)%s",
             self.registry.selected.name,
@@ -212,7 +211,6 @@ class GatewayApp:
             self.registry.selected,
             candidate,
             self.metrics,
-            self._report_store,
             idle=lambda: self._proxied == 0,
         )
 
@@ -221,8 +219,8 @@ class GatewayApp:
         values, so with auth on it needs an admin key, like the usage read-back."""
         if self._report_store is None:
             raise GatewayError(503, "no DATABASE_URL: shadow results are not stored")
-        if self._shadow is not None and self._shadow.store is not None:
-            await self._shadow.store.flush_or_keep()
+        if self._shadow is not None:
+            await self._shadow.flush()  # the worker writes the results it holds
         candidate = self._shadow.candidate.name if self._shadow is not None else None
         dropped = self._shadow.drops if self._shadow is not None else None
         pool = await self._report_store.pool()

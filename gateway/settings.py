@@ -116,8 +116,9 @@ class GatewaySettings(BaseSettings):
     shadow_sample_rate: float = Field(default=1.0, ge=0, le=1)
     # Mirrors in flight at once; a request beyond it is not mirrored (counted as dropped).
     shadow_max_inflight: int = Field(default=16, ge=1)
-    # Mirrors handed to the worker process (gateway/shadow_worker.py) whose outcome is not
-    # back yet; beyond it a sampled request is not mirrored (counted as dropped).
+    # Mirrors held by the gateway for the worker process (gateway/shadow_worker.py): waiting
+    # for the next hand-off, for the worker to start, or for the pipe to take the last
+    # batch; beyond it a sampled request is not mirrored (counted as dropped).
     shadow_compare_queue: int = Field(default=64, ge=1)
     shadow_timeout_s: float = Field(default=30.0, gt=0)
     # Answers larger than this are not compared (the primary's is kept only up to it).

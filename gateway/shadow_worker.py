@@ -1,4 +1,4 @@
-"""The shadow mirrors, in a worker process: sent, answered and compared off the gateway.
+"""The shadow mirrors, in a worker process: sent, answered, compared and stored off the gateway.
 
 A mirror costs what proxying a request costs (measured: ~0.125 ms of the gateway's CPU per
 mirrored request, most of it the loopback socket writes, reads and wake-ups of the
@@ -6,54 +6,79 @@ exchange with the candidate, then ~0.3 ms per comparison that parses and walks b
 bodies). Done in the gateway, that CPU is taken from the cores the primary's requests run
 on. So the gateway only hands each sampled request and the primary's answer to this
 process (``python -m gateway.shadow_worker``, started by the gateway, run at a lower CPU
-priority); the worker sends the mirror to the candidate (and, for a noise sample, to the
-primary again), compares the answers with the operation's comparator and hands the
-outcome back. Both directions are batched: the gateway writes what was sampled in the
-last ``HANDOFF_S`` as one frame, the worker writes the outcomes of the last ``RESULTS_S``
-as one, so the gateway pays one pipe write and one read per batch, not an HTTP exchange
-per mirror. The worker sends at most ``GATEWAY_SHADOW_MAX_INFLIGHT`` mirrors at a time
-(beyond that it drops one and says so); at most ``GATEWAY_SHADOW_COMPARE_QUEUE`` mirrors
-are without an outcome in the gateway (waiting to be handed over while the worker starts,
-or owed by it); beyond that the gateway drops the mirror. Both drops are counted.
+priority), which owns the outcome end to end: it sends the mirror to the candidate (and,
+for a noise sample, to the primary again), compares the answers with the operation's
+comparator, writes the result rows to Postgres itself (``gateway/shadow_store.py``) and
+keeps the counts and latencies per operation. The gateway gets those back as a small
+``Tally`` (counts per operation and outcome, latency histogram counts, differing fields)
+at most every ``TALLY_S``, for ``/metrics`` and the report: no per-mirror object, future
+or callback waits in the gateway for an outcome.
+
+Bounds. The gateway holds at most ``GATEWAY_SHADOW_COMPARE_QUEUE`` mirrors for the worker
+(waiting for the next hand-off, for the worker to start, or for the pipe to take the last
+batch: a worker that does not read gets no more), beyond that it drops the mirror. The
+worker sends at most ``GATEWAY_SHADOW_MAX_INFLIGHT`` mirrors at a time, beyond that it
+drops one (never queues it). Both drops are counted. Hand-offs are batched: what was
+sampled in the last ``HANDOFF_S`` goes as one frame, so the gateway pays one pipe write per
+batch, not an HTTP exchange per mirror. A worker that dies takes the outcomes it owed
+with it: the gateway counts them as errors (it knows how many it handed over per
+operation and how many the tallies settled).
 
 A process rather than a thread: a thread would hold the gateway's GIL (the loop waits up
 to the 5 ms switch interval), and its CPU could neither be given a lower priority nor run
 on another core than the gateway's.
 
-Frames both ways: 4-byte big-endian length, then a pickle of a list (a trusted child of
-ours). The worker's settings are its one argument, as JSON (``WorkerConfig``).
+Frames both ways: 4-byte big-endian length, then a pickle of ``(kind, payload)`` (a trusted
+child of ours). To the worker: ``config`` first (the ``WorkerConfig``, on the pipe rather
+than the command line: the database URL holds a password), then ``jobs`` and ``flush``
+(write what is buffered, then answer ``flushed``: the report reads fresh rows); from it:
+``tally`` and ``flushed``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import json
+import logging
 import os
 import pickle
 import struct
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 from gateway.headers import media_type
 from gateway.http1 import Http1Upstream
+from gateway.shadow_store import Comparison, ShadowStore
 from gateway.upstream import RawHeaders, Timeouts
 from shared_schemas.comparators import COMPARATORS, Comparator, FieldDiff
 
+log = logging.getLogger("gateway.shadow")
 # Two pseudo-fields for differences that are not in a JSON body.
 STATUS_FIELD = "$status"
 BODY_FIELD = "$body"
 _LENGTH = struct.Struct(">I")
 # Nice value of the worker: under CPU contention it yields to the gateway's event loop.
 WORKER_NICE = 10
-# Batching: what was sampled (gateway) or settled (worker) within this long goes as one
-# frame. Each frame can wake the other side's event loop: on cores the primary saturates,
-# a wake-up (a context switch) costs more than the bytes, so the outcomes, which nothing
-# waits for, come back seldom.
+# Batching: what was sampled within HANDOFF_S goes to the worker as one frame; the worker's
+# counts come back at most every TALLY_S. Each frame can wake the other side's event loop:
+# on cores the primary saturates, a wake-up (a context switch) costs more than the bytes,
+# so the tallies, which nothing waits for, come back seldom.
 HANDOFF_S = 0.02
-RESULTS_S = 0.1
+TALLY_S = 0.5
+# How a sampled request ended (gateway_shadow_requests_total's outcome label).
+MATCH, DIFFERS, ERROR, SKIPPED = "match", "differs", "error", "skipped"
+DROPPED_INFLIGHT = "dropped_inflight"  # GATEWAY_SHADOW_MAX_INFLIGHT mirrors already sent
+DROPPED_QUEUE = "dropped_queue"  # GATEWAY_SHADOW_COMPARE_QUEUE mirrors held by the gateway
+DROP_REASONS = (DROPPED_INFLIGHT, DROPPED_QUEUE)
+# Outcomes the worker settles a handed-over mirror with (the others are the gateway's).
+SETTLED = (MATCH, DIFFERS, ERROR, DROPPED_INFLIGHT)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class Answer(NamedTuple):
@@ -66,6 +91,8 @@ class Answer(NamedTuple):
 class WorkerConfig:
     """What the worker needs from the gateway's settings."""
 
+    primary_name: str
+    candidate_name: str
     candidate_url: str  # base URLs
     primary_url: str
     connect_timeout_s: float
@@ -73,13 +100,16 @@ class WorkerConfig:
     capture_bytes: int  # answers larger than this are not compared
     max_inflight: int  # GATEWAY_SHADOW_MAX_INFLIGHT: mirrors whose requests are unanswered
     keepalive_s: float
+    database_url: str | None = None  # where the results go (None: counted, not stored)
+    flush_interval_s: float = 1.0
+    examples_per_field: int = 5
+    buffer_rows: int = 10_000
 
 
 class Job(NamedTuple):
     """One sampled request, handed over after the primary's answer was sent (tuples: they
     pickle without a Python call per object, unlike dataclasses)."""
 
-    job_id: int
     operation_id: str
     method: str
     target: str  # path and query
@@ -87,28 +117,77 @@ class Job(NamedTuple):
     body: bytes
     primary: Answer
     noise: bool  # also send it to the primary again (the primary's own variation)
+    request_id: str
+    primary_ms: float  # the primary's answer, as the gateway timed it
 
 
-@dataclass(slots=True)
-class Noise:
-    """The primary's second answer to a job and where it differed from its first."""
+class Tally:
+    """Counts per operation and outcome, differing fields, latency histograms per side and
+    operation (one count per bucket of LATENCY_BUCKETS, +Inf last, then the sum of seconds).
 
-    status: int
-    elapsed_ms: float
-    diffs: list[FieldDiff]
+    The worker's is taken (and emptied) for each tally frame; the gateway merges them into
+    its own, which /metrics shows (plain dict updates: no metric object per mirror).
+    """
 
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.differences: dict[str, int] = {}
+        self.latency: dict[tuple[str, str], list[float]] = {}
 
-@dataclass(slots=True)
-class Result:
-    """A job's outcome (the candidate's diffs beyond the primary's noise, or an error)."""
+    def __bool__(self) -> bool:
+        return bool(self.counts)
 
-    job_id: int
-    candidate_status: int | None = None
-    candidate_ms: float | None = None
-    diffs: list[FieldDiff] = field(default_factory=list)
-    error: str | None = None
-    noise: Noise | None = None
-    dropped: bool = False  # not sent: GATEWAY_SHADOW_MAX_INFLIGHT mirrors were in flight
+    def count(self, op_id: str, outcome: str, n: int = 1) -> None:
+        self.counts[op_id, outcome] = self.counts.get((op_id, outcome), 0) + n
+
+    def observe(self, side: str, op_id: str, seconds: float) -> None:
+        histogram = self.latency.get((side, op_id))
+        if histogram is None:
+            histogram = self.latency[side, op_id] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        histogram[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        histogram[-1] += seconds
+
+    def settled(self, comparison: Comparison) -> None:
+        """A mirror's outcome (its primary side too: only compared mirrors are timed)."""
+        op_id = comparison.operation_id
+        self.observe("primary", op_id, comparison.primary_ms / 1000)
+        if comparison.candidate_ms is not None:
+            self.observe("candidate", op_id, comparison.candidate_ms / 1000)
+        outcome = ERROR if comparison.error else MATCH if comparison.matched else DIFFERS
+        self.count(op_id, outcome)
+        if comparison.diffs:
+            self.differences[op_id] = self.differences.get(op_id, 0) + len(comparison.diffs)
+
+    def merge(self, other: Tally) -> None:
+        for key, n in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        for op_id, n in other.differences.items():
+            self.differences[op_id] = self.differences.get(op_id, 0) + n
+        for key, histogram in other.latency.items():
+            mine = self.latency.setdefault(key, [0.0] * len(histogram))
+            for i, value in enumerate(histogram):
+                mine[i] += value
+
+    def settled_per_operation(self) -> dict[str, int]:
+        """Handed-over mirrors this tally settles (by the worker's outcomes)."""
+        out: dict[str, int] = {}
+        for (op_id, outcome), n in self.counts.items():
+            if outcome in SETTLED:
+                out[op_id] = out.get(op_id, 0) + n
+        return out
+
+    def take(self) -> dict[str, Any]:
+        """The counts as plain dicts (they pickle in C), this tally emptied."""
+        taken = {"counts": self.counts, "differences": self.differences, "latency": self.latency}
+        self.counts, self.differences, self.latency = {}, {}, {}
+        return taken
+
+    @classmethod
+    def of(cls, taken: dict[str, Any]) -> Tally:
+        tally = cls()
+        tally.counts, tally.differences = taken["counts"], taken["differences"]
+        tally.latency = taken["latency"]
+        return tally
 
 
 def compare_answers(
@@ -153,21 +232,28 @@ def differences(operation_id: str, primary: Answer, other: Answer, body: bytes) 
     return compare_answers(COMPARATORS[operation_id], primary, other, body)
 
 
-def _frame(items: list[Any]) -> bytes:
-    payload = pickle.dumps(items, protocol=5)
-    return _LENGTH.pack(len(payload)) + payload
+def _frame(kind: str, payload: Any) -> bytes:
+    data = pickle.dumps((kind, payload), protocol=5)
+    return _LENGTH.pack(len(data)) + data
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[str, Any]:
+    header = await reader.readexactly(_LENGTH.size)
+    kind, payload = pickle.loads(await reader.readexactly(_LENGTH.unpack(header)[0]))
+    return kind, payload
 
 
 class WorkerFull(Exception):
-    """``GATEWAY_SHADOW_COMPARE_QUEUE`` mirrors already wait for their outcome."""
+    """``GATEWAY_SHADOW_COMPARE_QUEUE`` mirrors already wait to be handed over."""
 
 
 @dataclass(slots=True)
 class _Session:
-    """One worker process and the jobs it owes an outcome for."""
+    """One worker process and what it owes: mirrors handed over per operation, not settled."""
 
     process: asyncio.subprocess.Process
-    owed: dict[int, asyncio.Future[Result]] = field(default_factory=dict)
+    owed: dict[str, int]
+    flushes: dict[int, asyncio.Future[None]]
     closed: bool = False  # its output ended: it answers nothing more
 
     @property
@@ -176,153 +262,195 @@ class _Session:
 
 
 class MirrorWorker:
-    """The gateway's side: one worker process, started on first use and after it died."""
+    """The gateway's side: one worker process, started on first use and after it died.
 
-    def __init__(self, config: WorkerConfig, queue_limit: int) -> None:
-        self._config = json.dumps(asdict(config))
+    ``on_tally`` gets each tally the worker sends; ``on_lost`` the mirrors (per operation)
+    that will have no outcome: the worker died with them, or could not be started.
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        queue_limit: int,
+        on_tally: Callable[[Tally], None],
+        on_lost: Callable[[dict[str, int], str], None],
+    ) -> None:
+        self._config = asdict(config)
         self._limit = queue_limit
+        self._on_tally = on_tally
+        self._on_lost = on_lost
         self._session: _Session | None = None
-        self._waiting: list[tuple[Job, asyncio.Future[Result]]] = []  # not handed over yet
-        self._unsettled: set[asyncio.Future[Result]] = set()  # waiting or owed
+        self._waiting: list[Job] = []  # not handed over yet
         self._handoff: asyncio.TimerHandle | None = None
         self._starting: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tokens = itertools.count()
+        self._closing = False  # aclose: no new worker
 
     @property
-    def unsettled(self) -> int:
-        """Jobs without an outcome yet (waiting to be handed over, or owed by the worker)."""
-        return len(self._unsettled)
+    def waiting(self) -> int:
+        """Mirrors held by the gateway for the worker (not handed over yet)."""
+        return len(self._waiting)
 
-    def submit(self, job: Job) -> asyncio.Future[Result]:
-        """A future of the job's outcome; WorkerFull when the queue is full (never waits)."""
-        if len(self._unsettled) >= self._limit:
+    def submit(self, job: Job) -> None:
+        """Queue a job for the next hand-off; WorkerFull when the queue is full (never waits)."""
+        if len(self._waiting) >= self._limit:
             raise WorkerFull
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
-        self._unsettled.add(future)
-        future.add_done_callback(self._unsettled.discard)
-        self._waiting.append((job, future))
+        self._waiting.append(job)
         if self._handoff is None and self._starting is None:
-            self._handoff = loop.call_later(HANDOFF_S, self._hand_off)
-        return future
+            self._handoff = asyncio.get_running_loop().call_later(HANDOFF_S, self._hand_off)
 
-    def _hand_off(self) -> None:
+    def _hand_off(self, force: bool = False) -> None:
         """Write the waiting jobs as one frame (or start the worker first)."""
         self._handoff = None
         session = self._session
         if session is None or not session.usable:
-            if self._starting is None:
+            if self._starting is None and self._waiting and not self._closing:
                 self._starting = asyncio.get_running_loop().create_task(self._start())
+            return
+        stdin = session.process.stdin
+        assert stdin is not None
+        if stdin.transport.get_write_buffer_size() and not force:  # the last batch is not taken
+            self._handoff = asyncio.get_running_loop().call_later(HANDOFF_S, self._hand_off)
             return
         waiting, self._waiting = self._waiting, []
         if not waiting:
             return
-        for job, future in waiting:
-            session.owed[job.job_id] = future
-        stdin = session.process.stdin
-        assert stdin is not None
+        for job in waiting:
+            session.owed[job.operation_id] = session.owed.get(job.operation_id, 0) + 1
         try:
             # plain tuples on the wire: pickled in C, no __reduce__ call per job
-            stdin.write(_frame([(*job[:6], tuple(job.primary), job.noise) for job, _ in waiting]))
-        except Exception as exc:  # the pipe is gone: the reader fails what is owed
-            for job, future in waiting:
-                session.owed.pop(job.job_id, None)
-                if not future.done():
-                    future.set_exception(RuntimeError(f"comparison worker exited: {exc!r}"))
+            stdin.write(
+                _frame("jobs", [(*job[:5], tuple(job.primary), *job[6:]) for job in waiting])
+            )
+        except Exception as exc:  # the pipe is gone: the reader counts what is owed
+            log.warning("shadow worker pipe closed: %r", exc)
 
     async def _start(self) -> None:
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gateway.shadow_worker", self._config,
+                sys.executable, "-m", "gateway.shadow_worker",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
-        except Exception as exc:  # cannot start: what waits is failed (counted as errors)
+            assert process.stdin is not None
+            process.stdin.write(_frame("config", self._config))
+        except Exception as exc:  # cannot start: what waits is lost (counted as errors)
             waiting, self._waiting = self._waiting, []
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(RuntimeError(f"comparison worker not started: {exc}"))
+            self._lose(waiting, f"comparison worker not started: {exc!r}")
             return
         finally:
             self._starting = None
-        session = self._session = _Session(process)
+        session = self._session = _Session(process, {}, {})
         reader = asyncio.create_task(self._read(session), name="shadow-worker")
         self._tasks.add(reader)
         reader.add_done_callback(self._tasks.discard)
         self._hand_off()
+
+    def _lose(self, jobs: list[Job], why: str) -> None:
+        lost: dict[str, int] = {}
+        for job in jobs:
+            lost[job.operation_id] = lost.get(job.operation_id, 0) + 1
+        if lost:
+            self._on_lost(lost, why)
 
     async def _read(self, session: _Session) -> None:
         stdout = session.process.stdout
         assert stdout is not None
         try:
             while True:
-                header = await stdout.readexactly(_LENGTH.size)
-                results: list[Result] = pickle.loads(
-                    await stdout.readexactly(_LENGTH.unpack(header)[0])
-                )
-                for result in results:
-                    future = session.owed.pop(result.job_id, None)
-                    if future is not None and not future.done():
-                        future.set_result(result)
-        except Exception as exc:  # end of output (the worker died) or a garbled frame
+                kind, payload = await _read_frame(stdout)
+                if kind == "tally":
+                    tally = Tally.of(payload)
+                    for op_id, n in tally.settled_per_operation().items():
+                        session.owed[op_id] = session.owed.get(op_id, 0) - n
+                    self._on_tally(tally)
+                elif kind == "flushed":
+                    done = session.flushes.pop(payload, None)
+                    if done is not None and not done.done():
+                        done.set_result(None)
+        except Exception as exc:  # end of output (the worker stopped or died), a garbled frame
             session.closed = True
-            error = RuntimeError(f"comparison worker exited: {exc!r}")
-            owed, session.owed = session.owed, {}
-            for future in owed.values():  # their outcomes died with the worker
-                if not future.done():
-                    future.set_exception(error)
+            for done in session.flushes.values():
+                if not done.done():
+                    done.set_result(None)
+            lost = {op_id: n for op_id, n in session.owed.items() if n > 0}
+            session.owed = {}
+            if lost:  # their outcomes died with the worker
+                self._on_lost(lost, f"comparison worker exited: {exc!r}")
             if self._waiting and self._handoff is None and self._starting is None:
                 self._hand_off()  # a new worker for what waits
 
-    async def aclose(self) -> None:
-        """Hand over what waits, let the owed outcomes come (10 s at most), stop the worker."""
+    async def flush(self, timeout_s: float = 5.0) -> None:
+        """Let the worker write the results it holds (the report reads fresh rows)."""
+        session = self._session
+        if session is None or not session.usable:
+            return
+        stdin = session.process.stdin
+        assert stdin is not None
+        token = next(self._tokens)
+        done = session.flushes[token] = asyncio.get_running_loop().create_future()
+        try:
+            stdin.write(_frame("flush", token))
+            await asyncio.wait_for(done, timeout_s)
+        except Exception:  # a timeout, a closed pipe: the report reads what is stored
+            session.flushes.pop(token, None)
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        """Hand over what waits; the worker finishes its mirrors, writes the results and
+        sends its last tally (``timeout_s`` at most, then it is killed)."""
         if self._handoff is not None:
             self._handoff.cancel()
-            self._hand_off()
+            self._handoff = None
+        usable = self._session is not None and self._session.usable
+        if self._waiting and not usable and self._starting is None:  # started for them
+            self._starting = asyncio.get_running_loop().create_task(self._start())
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)
-        session, self._session = self._session, None
+        self._closing = True
+        if self._handoff is not None:  # armed by the start
+            self._handoff.cancel()
+            self._handoff = None
+        session = self._session
+        if session is not None and session.usable:
+            self._hand_off(force=True)
+        self._session = None
         if session is not None:
-            if session.owed:
-                await asyncio.wait(list(session.owed.values()), timeout=10)
             process = session.process
             if process.stdin is not None:
                 process.stdin.close()  # the worker ends at the end of its input
             try:
-                await asyncio.wait_for(process.wait(), timeout=5)
+                await asyncio.wait_for(process.wait(), timeout=timeout_s)
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        stopped = RuntimeError("comparison worker stopped")
-        left = [future for _, future in self._waiting]
-        left += list(session.owed.values()) if session is not None else []
-        self._waiting = []
-        for future in left:
-            if not future.done():
-                future.set_exception(stopped)
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # the last tally, losses
+        waiting, self._waiting = self._waiting, []
+        self._lose(waiting, "the gateway stopped")
 
 
 class Mirrors:
-    """The worker's side: sends each job's mirror, compares, batches the outcomes."""
+    """The worker's side: sends each job's mirror, compares, stores and counts the outcome."""
 
-    def __init__(self, config: WorkerConfig, write: Any) -> None:
+    def __init__(
+        self, config: WorkerConfig, write: Callable[[bytes], None], store: ShadowStore | None
+    ) -> None:
         self._config = config
-        self._write = write  # bytes -> None (the pipe to the gateway)
+        self._write = write  # the pipe to the gateway
+        self._store = store
         self._timeouts = Timeouts(config.connect_timeout_s, config.timeout_s)
         self.upstream = Http1Upstream(2 * config.max_inflight, config.keepalive_s)
         self._sending = 0  # mirrors whose requests are not answered yet (the bound)
         # per operation: fields in which the primary was seen to differ from itself
         self.noise: dict[str, set[str]] = {}
-        self._results: list[Result] = []
-        self._flush: asyncio.TimerHandle | None = None
+        self.tally = Tally()
+        self._tally_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def take(self, jobs: list[Job]) -> None:
         for job in jobs:
             if self._sending >= self._config.max_inflight:
-                self._settled(Result(job.job_id, dropped=True))
+                self.tally.count(job.operation_id, DROPPED_INFLIGHT)
+                self._tally_soon()
                 continue
             self._sending += 1
             task = asyncio.get_running_loop().create_task(self._run(job))
@@ -332,45 +460,64 @@ class Mirrors:
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._flush_results()
+
+    async def flush(self, token: int) -> None:
+        """The results written (when stored), the tally sent, then ``flushed``."""
+        if self._store is not None:
+            await self._store.flush_or_keep()
+        self.send_tally()
+        self._write(_frame("flushed", token))
 
     async def _run(self, job: Job) -> None:
-        result = Result(job.job_id)
+        config = self._config
         op_id = job.operation_id
+        comparison = Comparison(
+            config.primary_name, config.candidate_name, op_id, "shadow", job.primary.status,
+            None, primary_ms=job.primary_ms, request_id=job.request_id,
+        )  # fmt: skip
         try:
             try:  # the requests: they hold one of GATEWAY_SHADOW_MAX_INFLIGHT
                 started = time.perf_counter()
-                answer = await self._send(self._config.candidate_url, job)
-                result.candidate_status = answer.status
-                result.candidate_ms = (time.perf_counter() - started) * 1000
+                answer = await self._send(config.candidate_url, job)
+                comparison.candidate_status = answer.status
+                comparison.candidate_ms = (time.perf_counter() - started) * 1000
                 again: tuple[Answer, float] | None = None
                 if job.noise:
                     started = time.perf_counter()
-                    again_answer = await self._send(self._config.primary_url, job)
+                    again_answer = await self._send(config.primary_url, job)
                     again = (again_answer, (time.perf_counter() - started) * 1000)
             finally:
                 self._sending -= 1
             if again is not None:
                 diffs = differences(op_id, job.primary, again[0], job.body)
                 self.noise.setdefault(op_id, set()).update(diff.pattern for diff in diffs)
-                result.noise = Noise(again[0].status, again[1], diffs)
+                if self._store is not None:
+                    self._store.add(
+                        Comparison(
+                            config.primary_name, config.primary_name, op_id, "noise",
+                            job.primary.status, again[0].status, diffs, candidate_ms=again[1],
+                        )
+                    )  # fmt: skip
             noisy = self.noise.get(op_id, set())
             found = differences(op_id, job.primary, answer, job.body)
-            result.diffs = [diff for diff in found if diff.pattern not in noisy]
+            comparison.diffs = [diff for diff in found if diff.pattern not in noisy]
         except Exception as exc:  # a timeout, a refused connection, a bug: that job's error
-            result.error = f"{type(exc).__name__}: {exc}"[:255]
-        self._settled(result)
+            comparison.error = f"{type(exc).__name__}: {exc}"[:255]
+        self.tally.settled(comparison)
+        if self._store is not None:
+            self._store.add(comparison)
+        self._tally_soon()
 
-    def _settled(self, result: Result) -> None:
-        self._results.append(result)
-        if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(RESULTS_S, self._flush_results)
+    def _tally_soon(self) -> None:
+        if self._tally_timer is None:
+            self._tally_timer = asyncio.get_running_loop().call_later(TALLY_S, self.send_tally)
 
-    def _flush_results(self) -> None:
-        self._flush = None
-        results, self._results = self._results, []
-        if results:
-            self._write(_frame(results))
+    def send_tally(self) -> None:
+        if self._tally_timer is not None:
+            self._tally_timer.cancel()
+            self._tally_timer = None
+        if self.tally:
+            self._write(_frame("tally", self.tally.take()))
 
     async def _send(self, base_url: str, job: Job) -> Answer:
         capture = self._config.capture_bytes
@@ -394,42 +541,72 @@ class Mirrors:
         return Answer(response.status, media_type(response.headers).decode("latin-1"), content)
 
 
-async def serve(config: WorkerConfig) -> None:
-    """The worker's loop: read batches of jobs until the end of input, then finish them."""
+async def serve() -> None:
+    """The worker's loop: its config, then batches of jobs until the end of input; then
+    the mirrors finished, the results written and the last tally sent."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     transport, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stdout)
-    mirrors = Mirrors(config, transport.write)
+    try:
+        kind, payload = await _read_frame(reader)
+    except asyncio.IncompleteReadError:
+        return
+    assert kind == "config", kind
+    config = WorkerConfig(**payload)
+    store = None
+    if config.database_url:
+        store = ShadowStore(
+            config.database_url, config.flush_interval_s, config.examples_per_field,
+            config.buffer_rows,
+        )  # fmt: skip
+        await store.start()
+    mirrors = Mirrors(config, transport.write, store)
+    flushes: set[asyncio.Task[None]] = set()
     try:
         while True:
             try:
-                header = await reader.readexactly(_LENGTH.size)
-                frame = pickle.loads(await reader.readexactly(_LENGTH.unpack(header)[0]))
+                kind, payload = await _read_frame(reader)
             except asyncio.IncompleteReadError:
                 break  # the gateway closed our input (or exited)
-            jobs = [
-                Job(job_id, op_id, method, target, headers, body, Answer(*primary), noise)
-                for job_id, op_id, method, target, headers, body, primary, noise in frame
-            ]
-            mirrors.take(jobs)
+            if kind == "jobs":
+                mirrors.take(
+                    [
+                        Job(op_id, method, target, headers, body, Answer(*primary), *rest)
+                        for op_id, method, target, headers, body, primary, *rest in payload
+                    ]
+                )
+            elif kind == "flush":
+                task = loop.create_task(mirrors.flush(payload))
+                flushes.add(task)
+                task.add_done_callback(flushes.discard)
         await mirrors.drain()
+        await asyncio.gather(*flushes, return_exceptions=True)
     finally:
-        await mirrors.upstream.aclose()
-        transport.close()
+        try:
+            if store is not None:
+                await store.stop()
+        finally:
+            mirrors.send_tally()
+            await mirrors.upstream.aclose()
+            transport.close()  # after what is buffered is written (2 s at most)
+            for _ in range(200):
+                if not transport.get_write_buffer_size():
+                    break
+                await asyncio.sleep(0.01)
 
 
 def main() -> int:
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
-    config = WorkerConfig(**json.loads(sys.argv[1]))
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        asyncio.run(serve(config))
+        asyncio.run(serve())
     return 0
 
 
 if __name__ == "__main__":
-    # run as the imported module, so the outcomes pickle as gateway.shadow_worker.Result
+    # run as the imported module, so the frames' classes are gateway.shadow_worker's
     from gateway.shadow_worker import main as imported_main
 
     raise SystemExit(imported_main())
