@@ -354,20 +354,36 @@ async def test_unread_large_answer_leaves_a_working_connection() -> None:
                 writer.write(OK)
             await writer.drain()
 
-    async with scripted(by_path) as server:
-        pool = Http1Upstream(pool_size=4, keepalive_s=4)
-        response = await pool.send("GET", server.url + "/big", [], b"", TIMEOUTS)
+    async def complete_and_paused(pool: Http1Upstream, url: str) -> Http1Response | None:
+        """The big answer, once all of it arrived unread with reading paused; None when
+        the socket reads split it so that reading paused before its end (the kernel's
+        choice: loopback sometimes delivers the first 256 KiB in smaller pieces)."""
+        response = await pool.send("GET", url + "/big", [], b"", TIMEOUTS)
         for _ in range(100):  # let all of it arrive, unread
             await asyncio.sleep(0.01)
             if response._connection.complete:
                 break
-        assert response._connection.complete
-        assert response._connection.paused
+        if response._connection.complete:
+            assert response._connection.paused
+            return response
+        await response.aclose()
+        return None
+
+    async with scripted(by_path) as server:
+        attempts = 0
+        while attempts < 5:
+            attempts += 1
+            pool = Http1Upstream(pool_size=4, keepalive_s=4)
+            response = await complete_and_paused(pool, server.url)
+            if response is not None:
+                break
+            await pool.aclose()
+        assert response is not None, "the answer never arrived whole before reading paused"
         await response.aclose()
         answer = await pool.send("GET", server.url + "/", [], b"", Timeouts(connect=2, read=0.5))
         assert await body_of(answer) == b"ok"
         await pool.aclose()
-    assert server.connections == 1
+    assert server.connections == attempts  # the pooled connection was reused, not replaced
 
 
 async def test_early_answer_while_the_backend_stops_reading() -> None:
