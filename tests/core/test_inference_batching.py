@@ -151,8 +151,12 @@ def test_a_request_split_over_batches_running_at_once_gets_its_own_vectors(
     queue = gated_queue(model, max_batch_size=2, workers=2)
     try:
         texts = TEXTS[:4]
+        submitted = time.perf_counter()
         result = queue.run(texts)
+        wall = time.perf_counter() - submitted
         assert result.timing.batches == 2 and model.batches == [2, 2]
+        # the two batches ran at the same time: the model seconds are counted once
+        assert 0 < result.timing.inference_s <= wall
         for text, vector in zip(texts, _vectors(result), strict=True):
             assert float(unit(vector) @ unit(unbatched[text])) >= 0.9999
     finally:

@@ -94,7 +94,16 @@ class QueueSaturation:
 
 
 class _Request(Generic[OutT]):
-    __slots__ = ("batches", "future", "inference_s", "outputs", "remaining", "submitted", "web")
+    __slots__ = (
+        "batches",
+        "busy_until",
+        "future",
+        "inference_s",
+        "outputs",
+        "remaining",
+        "submitted",
+        "web",
+    )
 
     def __init__(self, size: int, web: RequestTiming | None) -> None:
         self.web = web  # the web request it serves, asked whether its client is still there
@@ -102,7 +111,8 @@ class _Request(Generic[OutT]):
         self.outputs: list[OutT | None] = [None] * size
         self.remaining = size
         self.submitted = time.perf_counter()
-        self.inference_s = 0.0
+        self.inference_s = 0.0  # wall seconds its batches ran (overlapping ones once)
+        self.busy_until = 0.0  # when the last of its batches settled so far ended
         self.batches = 0
 
 
@@ -414,7 +424,8 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         except Exception as exc:
             # One bad item must not fail its neighbours: rerun each on its own.
             outcomes = [exc] if len(batch) == 1 else [self._run_alone(i) for i in batch]
-        seconds = time.perf_counter() - started
+        ended = time.perf_counter()
+        seconds = ended - started
         self._metrics.batch_size.labels(self.model.name).observe(len(batch))
         self._metrics.inference_seconds.labels(self.model.name).observe(seconds)
         speed = len(batch) / max(seconds, 1e-6)  # the first batch sets it, later ones move it
@@ -422,17 +433,21 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
             self._items_per_s = (
                 speed if self._items_per_s <= 0 else 0.8 * self._items_per_s + 0.2 * speed
             )
-            self._settle(batch, outcomes, seconds)
+            self._settle(batch, outcomes, started, ended)
 
     def _settle(
         self,
         batch: list[_Item[ItemT, PreparedT, OutT]],
         outcomes: list[OutT | BaseException],
-        seconds: float,
+        started: float,
+        ended: float,
     ) -> None:
         """Each item's outcome into its request (under ``_settling``)."""
         for request in {id(item.request): item.request for item in batch}.values():
-            request.inference_s += seconds
+            # Two of its batches running at once on two workers count once: the request's
+            # model time never exceeds its wall time (Server-Timing adds up).
+            request.inference_s += max(0.0, ended - max(started, request.busy_until))
+            request.busy_until = max(request.busy_until, ended)
             request.batches += 1
         for item, outcome in zip(batch, outcomes, strict=True):
             request = item.request
