@@ -116,7 +116,8 @@ def main() -> None:
     print(f"local embeddings: {provider.model} int8 ONNX, {provider.dimensions} dims")
     print(
         f"cpu: {os.cpu_count()} cores, {platform.machine()}; "
-        f"intra_op_threads={registry.runtime.threads}; "
+        f"workers={registry.runtime.workers} x intra_op_threads="
+        f"{registry.runtime.intra_op_threads(registry.runtime.workers)}; "
         f"model load {load_s:.2f} s; load average {load1:.2f} (1 min) {load5:.2f} (5 min)"
     )
     print(f"texts: {len(texts)} short sentences (8-14 words); medians of {args.rounds} rounds")

@@ -36,10 +36,11 @@ def measure(texts: int = 96, rounds: int = 3) -> ModelThroughput:
     from backends.core.embeddings.service import EmbeddingService
     from backends.core.settings import EngineSettings
 
-    # The yardstick is the model at its best on this machine: intra-op threads sized to the
-    # cores whatever INFERENCE_THREADS the servers of this run are given.
+    # The yardstick is the model at its best on this machine for one caller: intra-op
+    # threads sized to the cores (one worker) whatever INFERENCE_THREADS and
+    # INFERENCE_WORKERS the servers of this run are given.
     settings = EngineSettings(  # type: ignore[call-arg]
-        _env_file=None, embedding_provider="local", inference_threads=None
+        _env_file=None, embedding_provider="local", inference_threads=None, inference_workers=1
     )
     registry = EmbeddingRegistry(settings)
     service = EmbeddingService(registry)

@@ -61,7 +61,7 @@ class FailsOnText(GatedMiniLM):
 
 
 def gated_queue(
-    model: GatedMiniLM,
+    model: MiniLMModel,
     *,
     queue_size: int = 256,
     max_batch_size: int = 32,
@@ -69,9 +69,12 @@ def gated_queue(
     metrics: InferenceMetrics | None = None,
     max_callers: int | None = None,
     max_queue_wait_s: float | None = None,
+    workers: int = 1,
 ) -> BatchQueue[str, Ids, TextVector]:
     limits = BatchLimits(queue_size, max_batch_size, max_batch_tokens, max_queue_wait_s)
-    return BatchQueue(model, limits, metrics or InferenceMetrics(), CallerGate(max_callers))
+    return BatchQueue(
+        model, limits, metrics or InferenceMetrics(), CallerGate(max_callers), workers=workers
+    )
 
 
 def unit(vector: Any) -> npt.NDArray[np.float64]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import random
 import threading
 import time
 from concurrent.futures import CancelledError, Future
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -62,6 +64,7 @@ requests = st.lists(st.integers(0, len(TEXTS) - 1), min_size=1, max_size=4)
 steps = st.lists(st.one_of(requests, st.just("run")), min_size=1, max_size=12)
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["1-worker", "2-workers"])
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -73,11 +76,14 @@ steps = st.lists(st.one_of(requests, st.just("run")), min_size=1, max_size=12)
 def test_each_request_gets_its_own_vectors(
     gated: GatedMiniLM,
     unbatched: dict[str, np.ndarray],
+    workers: int,
     pattern: list[list[int] | str],
     max_batch_size: int,
     max_batch_tokens: int,
 ) -> None:
-    queue = gated_queue(gated, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens)
+    queue = gated_queue(
+        gated, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens, workers=workers
+    )
     submitted: list[tuple[list[str], Future[Inferred[TextVector]]]] = []
     try:
         for step in pattern:
@@ -98,6 +104,102 @@ def test_each_request_gets_its_own_vectors(
         queue.close()
         while gated.permits.acquire(blocking=False):
             pass  # unused permits must not leak into the next example
+
+
+class MeetsInside(MiniLMModel):
+    """MiniLM whose every call waits until ``parties`` calls are inside it at once: with
+    fewer workers than that, the first call times out and its requests fail."""
+
+    def __init__(self, parties: int = 2) -> None:
+        super().__init__(intra_op_threads=1)
+        self.name = "meets-inside"
+        self.inside = threading.Barrier(parties, timeout=30)
+        self.batches: list[int] = []
+
+    def run(self, batch: list[npt.NDArray[np.int64]]) -> list[TextVector]:
+        self.inside.wait()  # BrokenBarrierError after the timeout: that batch fails
+        self.batches.append(len(batch))
+        return super().run(batch)
+
+
+def test_two_workers_run_two_batches_at_once(unbatched: dict[str, np.ndarray]) -> None:
+    """Each batch waits inside the model until the other is inside too: only two workers
+    running at the same time (on the one shared session) get both through."""
+    model = MeetsInside()
+    queue = gated_queue(model, workers=2)
+    try:
+        first = queue.submit([TEXTS[0]])
+        while queue.depth:  # a worker took it into its batch, which now waits inside
+            time.sleep(0.001)
+        second = queue.submit([TEXTS[1], TEXTS[2]])
+        for texts, future in [(TEXTS[:1], first), (TEXTS[1:3], second)]:
+            vectors = _vectors(future.result(60))
+            for text, vector in zip(texts, vectors, strict=True):
+                assert float(unit(vector) @ unit(unbatched[text])) >= 0.9999
+        assert sorted(model.batches) == [1, 2]
+    finally:
+        model.inside.abort()
+        queue.close()
+
+
+def test_a_request_split_over_batches_running_at_once_gets_its_own_vectors(
+    unbatched: dict[str, np.ndarray],
+) -> None:
+    """Two workers take two halves of one request (batch limit 2) and finish them at the
+    same moment: the request gets each vector in its place, once."""
+    model = MeetsInside()
+    queue = gated_queue(model, max_batch_size=2, workers=2)
+    try:
+        texts = TEXTS[:4]
+        submitted = time.perf_counter()
+        result = queue.run(texts)
+        wall = time.perf_counter() - submitted
+        assert result.timing.batches == 2 and model.batches == [2, 2]
+        # the two batches ran at the same time: the model seconds are counted once
+        assert 0 < result.timing.inference_s <= wall
+        for text, vector in zip(texts, _vectors(result), strict=True):
+            assert float(unit(vector) @ unit(unbatched[text])) >= 0.9999
+    finally:
+        model.inside.abort()
+        queue.close()
+
+
+def test_random_arrivals_on_two_workers_each_get_their_own_vectors(
+    unbatched: dict[str, np.ndarray],
+) -> None:
+    """Threads submitting requests of 1-4 texts at random moments to two free-running
+    workers (no gate): every request gets its own vectors, in its order."""
+    rng = random.Random(14)
+    model = MiniLMModel(intra_op_threads=1)
+    queue = gated_queue(model, max_batch_size=4, workers=2)
+    failures: list[str] = []
+    answered: list[int] = []
+
+    def caller(seed: int) -> None:
+        own = random.Random(seed)
+        for _ in range(8):
+            texts = [own.choice(TEXTS) for _ in range(own.randint(1, 4))]
+            time.sleep(own.random() * 0.005)
+            try:
+                vectors = _vectors(queue.run(texts))
+            except Exception as exc:
+                failures.append(repr(exc))
+                continue
+            for text, vector in zip(texts, vectors, strict=True):
+                if float(unit(vector) @ unit(unbatched[text])) < 0.9999:
+                    failures.append(text)
+            answered.append(len(texts))
+
+    try:
+        callers = [threading.Thread(target=caller, args=(rng.random(),)) for _ in range(12)]
+        for thread in callers:
+            thread.start()
+        for thread in callers:
+            thread.join(120)
+        assert not any(thread.is_alive() for thread in callers)
+        assert failures == [] and len(answered) == 12 * 8
+    finally:
+        queue.close()
 
 
 def test_requests_waiting_together_share_one_batch() -> None:

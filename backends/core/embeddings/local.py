@@ -58,7 +58,7 @@ def _sha256(path: Path) -> str:
 
 class MiniLMModel:
     """The ONNX session and tokenizer, loaded on first use, once; run by the runtime's
-    worker (``prepare`` one text, ``run`` a batch of them)."""
+    workers (``prepare`` one text, ``run`` a batch of them; ``run`` from several at once)."""
 
     name = LOCAL_MODEL_ID
 
@@ -69,7 +69,7 @@ class MiniLMModel:
         model_path: Path | None = None,
         tokenizer_path: Path = TOKENIZER_PATH,
     ) -> None:
-        self._intra_op_threads = intra_op_threads
+        self.intra_op_threads = intra_op_threads
         self._model_path = model_path
         self._tokenizer_path = tokenizer_path
         self._loaded: LoadedMiniLM | None = None
@@ -111,9 +111,10 @@ class MiniLMModel:
         tokenizer.no_padding()
 
         options = ort.SessionOptions()
-        # Only the runtime's one worker calls this session, so these threads are the only
-        # ones computing it: sized to the cores, never multiplied by callers.
-        options.intra_op_num_threads = self._intra_op_threads
+        # Only the runtime's workers call this one session (Session.run is thread-safe), each
+        # batch on these threads: the workers times these fit the cores, never multiplied
+        # by callers.
+        options.intra_op_num_threads = self.intra_op_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Idle intra-op threads sleep instead of spinning: a spinning thread takes the core
@@ -173,10 +174,13 @@ class LocalMiniLMProvider:
         model_path: Path | None = None,
         tokenizer_path: Path = TOKENIZER_PATH,
     ) -> None:
+        workers = runtime.workers
         self.onnx = MiniLMModel(
-            intra_op_threads=runtime.threads, model_path=model_path, tokenizer_path=tokenizer_path
+            intra_op_threads=runtime.intra_op_threads(workers),
+            model_path=model_path,
+            tokenizer_path=tokenizer_path,
         )
-        self._queue = runtime.queue(self.onnx)
+        self._queue = runtime.queue(self.onnx, workers=workers)
 
     def describe(self) -> ModelInfo:
         return ModelInfo(

@@ -1,14 +1,17 @@
-"""One model's bounded queue and the worker thread that runs it in dynamic batches.
+"""One model's bounded queue and the worker threads that run it in dynamic batches.
 
 Callers submit a request (one or more items, e.g. the texts of one HTTP request) and get
-a future. One worker thread per model takes the oldest waiting items, as many as fit the
-batch limits, and runs them in one model call; whatever arrives meanwhile waits for the
-next batch, as in text-embeddings-inference. There is no deliberate delay: under low load
-a batch is one request, under high load the queue fills batches by itself.
+a future. A free worker thread takes the oldest waiting items, as many as fit the batch
+limits, and runs them in one model call; whatever arrives meanwhile waits for the next
+batch, as in text-embeddings-inference. There is no deliberate delay: under low load a
+batch is one request, under high load the queue fills batches by itself.
 
-Only the worker calls the model, so a model runs one batch at a time and its intra-op
-threads are the only threads computing it (a pool of callers each running the model
-oversubscribed the cores).
+Only the workers call the model, so at most ``workers`` batches run at once and the
+model's threads are sized for them (a pool of callers each running the model
+oversubscribed the cores). With several workers (the embedding model: one per core, each
+batch on one intra-op thread) one batch is formed while another computes, and batches on
+separate cores scale better than one batch split across them. One worker forms a batch
+at a time, so each takes the oldest items still waiting.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ _REJECTION_WINDOW_S = 10.0
 
 
 class BatchModel(Protocol[ItemT_contra, PreparedT, OutT]):
-    """A model the worker can run in batches; only the worker thread calls it."""
+    """A model the workers can run in batches; only the queue's worker threads call it
+    (``run`` from several at once when the queue has more than one worker)."""
 
     name: str
 
@@ -90,7 +94,16 @@ class QueueSaturation:
 
 
 class _Request(Generic[OutT]):
-    __slots__ = ("batches", "future", "inference_s", "outputs", "remaining", "submitted", "web")
+    __slots__ = (
+        "batches",
+        "busy_until",
+        "future",
+        "inference_s",
+        "outputs",
+        "remaining",
+        "submitted",
+        "web",
+    )
 
     def __init__(self, size: int, web: RequestTiming | None) -> None:
         self.web = web  # the web request it serves, asked whether its client is still there
@@ -98,7 +111,8 @@ class _Request(Generic[OutT]):
         self.outputs: list[OutT | None] = [None] * size
         self.remaining = size
         self.submitted = time.perf_counter()
-        self.inference_s = 0.0
+        self.inference_s = 0.0  # wall seconds its batches ran (overlapping ones once)
+        self.busy_until = 0.0  # when the last of its batches settled so far ended
         self.batches = 0
 
 
@@ -145,7 +159,11 @@ class CallerGate:
 
 
 class BatchQueue(Generic[ItemT, PreparedT, OutT]):
-    """Thread-safe; the worker starts with the first request and stops in ``close``."""
+    """Thread-safe; the workers start with the first request and stop in ``close``.
+
+    ``workers`` threads run batches, each one at a time: a model whose ``run`` is not
+    thread-safe (llama.cpp, Whisper) keeps the default of one.
+    """
 
     def __init__(
         self,
@@ -153,22 +171,34 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         limits: BatchLimits,
         metrics: InferenceMetrics,
         callers: CallerGate | None = None,
+        *,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"a queue needs at least one worker, not {workers}")
         self.model = model
         self.limits = limits
+        self.workers = workers
         self._metrics = metrics
         self.callers = callers or CallerGate(None)
         self._pending: deque[_Item[ItemT, PreparedT, OutT]] = deque()
         self._cond = threading.Condition()
-        self._worker: threading.Thread | None = None
+        # Held by the one worker forming a batch: only it takes items from the head.
+        self._forming = threading.Lock()
+        # Held while a request's outputs or failure are recorded: a request's items may be
+        # in two batches finishing at once on two workers.
+        self._settling = threading.RLock()
+        self._threads: list[threading.Thread] = []
         self._closed = False
-        self._items_per_s = 0.0  # moving average of the model's speed, for Retry-After
+        # Moving average of one worker's speed (items/s of a batch, measured while the
+        # other workers run theirs); the queue drains ``workers`` times as fast.
+        self._items_per_s = 0.0
         self._last_rejection = -math.inf
         metrics.queue_depth.labels(model.name).set_function(lambda: len(self._pending))
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "running" if self._worker else "idle"
-        return f"<BatchQueue {self.model.name} {state} depth={self.depth}>"
+        state = "closed" if self._closed else "running" if self._threads else "idle"
+        return f"<BatchQueue {self.model.name} {state} workers={self.workers} depth={self.depth}>"
 
     @property
     def depth(self) -> int:
@@ -209,11 +239,8 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                     depth + len(items),
                 )
             self._pending.extend(_Item(request, i, item) for i, item in enumerate(items))
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._work, name=f"inference-{self.model.name}", daemon=True
-                )
-                self._worker.start()
+            if not self._threads:
+                self._start_workers()
             self._cond.notify()
         request.future.add_done_callback(lambda f: self._forget_if_cancelled(request))
         return request.future
@@ -258,7 +285,7 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         return result
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop taking requests, fail the waiting ones and stop the worker."""
+        """Stop taking requests, fail the waiting ones and stop the workers."""
         with self._cond:
             self._closed = True
             waiting = list(self._pending)
@@ -267,8 +294,10 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         for item in waiting:
             error = ProviderUnavailable(f"the {self.model.name} model is shutting down")
             self._fail(item.request, error)
-        if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     # --- worker side -------------------------------------------------------------------
 
@@ -285,15 +314,22 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         chunks is its own work); items that fit in the next batch never count, nor does
         anything before the first batch measured the speed."""
         limit = self.limits.max_queue_wait_s
-        if limit is None or ahead <= self.limits.max_batch_size or self._items_per_s <= 0:
+        drain = self._drain_per_s()
+        if limit is None or ahead <= self.limits.max_batch_size or drain <= 0:
             return None
-        wait_s = ahead / self._items_per_s
+        wait_s = ahead / drain
         return wait_s if wait_s > limit else None
 
     def _retry_after_s(self, queued: int) -> int:
-        if self._items_per_s <= 0:
+        drain = self._drain_per_s()
+        if drain <= 0:
             return 1
-        return max(1, min(_MAX_RETRY_AFTER_S, math.ceil(queued / self._items_per_s)))
+        return max(1, min(_MAX_RETRY_AFTER_S, math.ceil(queued / drain)))
+
+    def _drain_per_s(self) -> float:
+        """Items/s the queue drains at when every worker is busy (wall seconds): each
+        batch's speed is measured while the other workers run theirs, so they add up."""
+        return self._items_per_s * self.workers
 
     def _forget_if_cancelled(self, request: _Request[OutT]) -> None:
         """A request cancelled before its first batch (the only time a future can be):
@@ -304,9 +340,21 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
             self._pending = deque(i for i in self._pending if i.request is not request)
         self._metrics.cancelled.labels(self.model.name).inc()
 
+    def _start_workers(self) -> None:
+        for n in range(self.workers):
+            suffix = "" if self.workers == 1 else f"-{n}"
+            thread = threading.Thread(
+                target=self._work, name=f"inference-{self.model.name}{suffix}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
     def _work(self) -> None:
         while True:
-            batch, started = self._next_batch()
+            # One worker forms a batch at a time (waiting for items if none wait); the
+            # others run theirs meanwhile, and the next free one forms the next.
+            with self._forming:
+                batch, started = self._next_batch()
             if not batch:
                 return
             self._run(batch, started)
@@ -326,8 +374,9 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                 item = self._pending[0]
             if not batch:
                 started = time.perf_counter()
-            # Prepared outside the lock (tokenising must not hold up submitters); only this
-            # thread removes from the head, but a cancel may have removed the item meanwhile.
+            # Prepared outside the lock (tokenising must not hold up submitters); only the
+            # forming worker removes from the head, but a cancel may have removed the item
+            # meanwhile.
             if not item.ready and not self._prepare(item):
                 continue
             if batch and max(longest, item.cost) * (len(batch) + 1) > limits.max_batch_tokens:
@@ -336,10 +385,11 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
                 if not self._pending or self._pending[0] is not item:
                     continue
                 self._pending.popleft()
-            if item.request.future.done():
-                continue  # its request already failed on an earlier item
-            if not item.request.future.running() and not self._start(item.request):
-                continue
+            with self._settling:  # another worker may be failing this request right now
+                if item.request.future.done():
+                    continue  # its request already failed on an earlier item
+                if not item.request.future.running() and not self._start(item.request):
+                    continue
             batch.append(item)
             longest = max(longest, item.cost)
         return batch, started
@@ -374,15 +424,30 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
         except Exception as exc:
             # One bad item must not fail its neighbours: rerun each on its own.
             outcomes = [exc] if len(batch) == 1 else [self._run_alone(i) for i in batch]
-        seconds = time.perf_counter() - started
+        ended = time.perf_counter()
+        seconds = ended - started
         self._metrics.batch_size.labels(self.model.name).observe(len(batch))
         self._metrics.inference_seconds.labels(self.model.name).observe(seconds)
         speed = len(batch) / max(seconds, 1e-6)  # the first batch sets it, later ones move it
-        self._items_per_s = (
-            speed if self._items_per_s <= 0 else 0.8 * self._items_per_s + 0.2 * speed
-        )
+        with self._settling:
+            self._items_per_s = (
+                speed if self._items_per_s <= 0 else 0.8 * self._items_per_s + 0.2 * speed
+            )
+            self._settle(batch, outcomes, started, ended)
+
+    def _settle(
+        self,
+        batch: list[_Item[ItemT, PreparedT, OutT]],
+        outcomes: list[OutT | BaseException],
+        started: float,
+        ended: float,
+    ) -> None:
+        """Each item's outcome into its request (under ``_settling``)."""
         for request in {id(item.request): item.request for item in batch}.values():
-            request.inference_s += seconds
+            # Two of its batches running at once on two workers count once: the request's
+            # model time never exceeds its wall time (Server-Timing adds up).
+            request.inference_s += max(0.0, ended - max(started, request.busy_until))
+            request.busy_until = max(request.busy_until, ended)
             request.batches += 1
         for item, outcome in zip(batch, outcomes, strict=True):
             request = item.request
@@ -419,8 +484,9 @@ class BatchQueue(Generic[ItemT, PreparedT, OutT]):
     def _fail(self, request: _Request[OutT], exc: BaseException) -> None:
         # A model raises a domain error (InvalidInput) for an input it cannot take; anything
         # else is a fault of the model and stays one (a 500), but still only this request's.
-        if request.future.done():
-            return
-        if not request.future.running() and not request.future.set_running_or_notify_cancel():
-            return
-        request.future.set_exception(exc)
+        with self._settling:
+            if request.future.done():
+                return
+            if not request.future.running() and not request.future.set_running_or_notify_cancel():
+                return
+            request.future.set_exception(exc)

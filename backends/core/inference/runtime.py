@@ -40,14 +40,22 @@ class InferenceRuntime:
             max_batch_tokens=settings.inference_max_batch_tokens,
             max_queue_wait_s=settings.inference_max_queue_wait_s,
         )
-        # One worker per model runs one batch at a time, so a model's intra-op threads are
-        # the only ones computing it: as many as there are cores, no more.
+        # The threads a model may compute on: as many as there are cores, no more. A model
+        # with one worker (the LLM, Whisper) gives them all to its one batch; the embedding
+        # model's ``workers`` share them (``intra_op_threads``).
         self.threads = settings.inference_threads or usable_cores()
+        # Batches of the embedding model that run at once, one per thread unless set: on 2
+        # cores 2 workers x 1 intra-op thread did more per CPU second than 1 x 2.
+        self.workers = settings.inference_workers or self.threads
         self.metrics = InferenceMetrics()
         # shared by every model's queue: a thread waits on one model at a time
         self.callers = CallerGate(settings.inference_max_callers)
         self._queues: dict[str, BatchQueue[Any, Any, Any]] = {}
         self._lock = threading.Lock()
+
+    def intra_op_threads(self, workers: int) -> int:
+        """Threads each of ``workers`` concurrent batches may compute on."""
+        return max(1, self.threads // workers)
 
     def queue(
         self,
@@ -56,6 +64,7 @@ class InferenceRuntime:
         max_batch_size: int | None = None,
         queue_size: int | None = None,
         bound_wait: bool = True,
+        workers: int = 1,
     ) -> BatchQueue[ItemT, PreparedT, OutT]:
         """The queue that runs ``model`` (created on first ask; one per model name).
 
@@ -63,6 +72,8 @@ class InferenceRuntime:
         bounded queue, the single worker and the metrics. Either limit left out is the
         runtime's. ``bound_wait=False`` drops INFERENCE_MAX_QUEUE_WAIT_S for models whose
         one item takes seconds (the LLM, Whisper): their queue is bounded by its size only.
+        ``workers`` batches run at once (only for a model whose ``run`` is thread-safe; its
+        threads sized with ``intra_op_threads(workers)``).
         """
         with self._lock:
             queue = self._queues.get(model.name)
@@ -73,7 +84,7 @@ class InferenceRuntime:
                     self.limits.max_batch_tokens,
                     self.limits.max_queue_wait_s if bound_wait else None,
                 )
-                queue = BatchQueue(model, limits, self.metrics, self.callers)
+                queue = BatchQueue(model, limits, self.metrics, self.callers, workers=workers)
                 self._queues[model.name] = queue
             if queue.model is not model:
                 raise ValueError(f"a different model named {model.name!r} already has a queue")
