@@ -70,12 +70,8 @@ class _RequestStats:
             labels=["backend", "route_group"],
         )
         for (backend, group), histogram in self.latency.items():
-            cumulative: list[tuple[str, float]] = []
-            running = 0.0
-            for bound, count in zip(_BUCKET_LABELS, histogram[:-1], strict=True):
-                running += count
-                cumulative.append((bound, running))
-            latency.add_metric([backend, group], cumulative, sum_value=histogram[-1])
+            buckets = cumulative_buckets(_BUCKET_LABELS, histogram)
+            latency.add_metric([backend, group], buckets, sum_value=histogram[-1])
         yield latency
 
 
@@ -119,3 +115,14 @@ class GatewayMetrics:
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+def cumulative_buckets(labels: tuple[str, ...], histogram: list[float]) -> list[tuple[str, float]]:
+    """Prometheus buckets (label, running count) of a histogram kept as per-bucket counts
+    followed by the sum of the observations."""
+    cumulative: list[tuple[str, float]] = []
+    running = 0.0
+    for bound, count in zip(labels, histogram[:-1], strict=True):
+        running += count
+        cumulative.append((bound, running))
+    return cumulative

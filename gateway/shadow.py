@@ -44,7 +44,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from starlette.types import Scope
 
 from gateway.headers import Incoming
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, cumulative_buckets
 from gateway.registry import Backend, BackendRegistry
 from gateway.settings import GatewayConfigError, GatewaySettings
 from gateway.shadow_worker import (
@@ -123,12 +123,8 @@ class ShadowMetrics:
             labels=["side", "operation"],
         )
         for (side, op_id), histogram in sorted(self.tally.latency.items()):
-            cumulative: list[tuple[str, float]] = []
-            running = 0.0
-            for bound, count in zip(_BUCKET_LABELS, histogram[:-1], strict=True):
-                running += count
-                cumulative.append((bound, running))
-            latency.add_metric([side, op_id], cumulative, sum_value=histogram[-1])
+            buckets = cumulative_buckets(_BUCKET_LABELS, histogram)
+            latency.add_metric([side, op_id], buckets, sum_value=histogram[-1])
         yield latency
 
 
