@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared_schemas import fresh_ids
 from shared_schemas import generation as gen
 from shared_schemas.embeddings import MAX_BATCH
 from shared_schemas.errors import STATUS_BY_CODE
@@ -249,7 +249,7 @@ def generate_request(body: ChatBody) -> dict[str, Any]:
 
 
 def completion_id() -> str:
-    return "chatcmpl-" + os.urandom(12).hex()
+    return "chatcmpl-" + fresh_ids.new_hex_id()[:24]
 
 
 def chat_response(generated: dict[str, Any]) -> dict[str, Any]:

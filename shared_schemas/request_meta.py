@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 from collections.abc import Mapping
 from functools import lru_cache
 
+from shared_schemas import fresh_ids
 from shared_schemas.operations import OPERATIONS
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -63,8 +63,8 @@ def valid_request_id(value: str | bytes) -> bool:
 
 
 def new_request_id() -> str:
-    """A fresh id: 32 hex digits (128 random bits)."""
-    return os.urandom(16).hex()
+    """A fresh id: 32 hex digits (128 bits, see ``fresh_ids``)."""
+    return fresh_ids.new_hex_id()
 
 
 def request_id_from(given: str | None) -> str:

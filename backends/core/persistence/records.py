@@ -9,6 +9,7 @@ from typing import Any
 
 from backends.core.persistence.categories import endpoint_category
 from backends.core.persistence.sanitize import sanitize_payload
+from shared_schemas import fresh_ids
 
 INT4_MAX = 2**31 - 1  # ml_service_requests.credits_charged
 INT8_MAX = 2**63 - 1  # ml_service_usage.total_credits (bigint since migration 0002)
@@ -48,7 +49,7 @@ class RequestRecord:
     api_key_id: str | None = None
     # mirrored by the gateway's shadow mode: logged, but no usage and no credits
     shadow: bool = False
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=fresh_ids.new_uuid)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
