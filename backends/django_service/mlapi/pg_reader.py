@@ -19,7 +19,8 @@ the asyncpg pool's defect on the FastAPI side.
 Cache reads are coalesced (``fetch_cache``): a thread that takes one also takes every
 other cache read waiting then (up to ``MAX_COALESCED``) and answers them all with one
 ``sql.SELECT_CACHE_MANY``. Under load (an uncached request reads the record after each
-Redis miss) one round trip serves many requests; alone, a read costs what it did.
+Redis miss) one round trip serves many requests; alone, a read is the one-key
+``sql.SELECT_CACHE`` it was before.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ logger = logging.getLogger(__name__)
 _Job = tuple[str | None, Sequence[Any], float, "Future[Any]"]
 # Cache reads answered by one statement at most (a batch of the model is 32 texts)
 MAX_COALESCED = 64
+
+
+@cache
+def _select_cache() -> str:
+    return sql.as_pyformat(sql.SELECT_CACHE)
 
 
 @cache
@@ -157,7 +163,10 @@ class PgReader:
             row = conn.execute(query, params).fetchone()
             return [None if row is None else row[0]]
         keys = [str(params[0]) for _, params, _, _ in jobs]
-        found = dict(conn.execute(_select_cache_many(), (keys,)).fetchall())
+        if len(set(keys)) == 1:
+            row = conn.execute(_select_cache(), (keys[0],)).fetchone()
+            return [None if row is None else row[0]] * len(keys)
+        found = dict(conn.execute(_select_cache_many(), (sorted(set(keys)),)).fetchall())
         return [found.get(key) for key in keys]
 
     def _connect(self) -> psycopg.Connection[Any]:
