@@ -67,6 +67,11 @@ class EngineSettings(BaseSettings):
     # is a 503 with Retry-After. None: no cap of its own (the Django backend derives one
     # from its request threads, so model requests never hold every thread).
     inference_max_callers: int | None = Field(default=None, ge=1, le=1024)
+    # Nice value of the model worker threads (Linux: per thread; 0 leaves them as they are).
+    # Higher lets the web threads run first when both want a core: the model computes in
+    # the CPU time they leave, and /health never waits behind a batch. None: 0 unless the
+    # backend chooses (the Django backend: 10; see its ``runtime._engine_settings``).
+    inference_nice: int | None = Field(default=None, ge=0, le=19)
 
     # text generation (RAG answers, /analysis/generate); unset = a hosted provider whose key
     # is set (OpenAI first), else the packaged local model, else extractive

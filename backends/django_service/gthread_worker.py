@@ -9,13 +9,23 @@ connections, the first request of each connection took p50 2.6 s / p99 3.1 s, th
 ones p50 0.70 s / p99 0.82 s (12 % of a 5 s run were first requests, so they were its
 p99). This worker accepts what is waiting, up to ``batch_size`` connections per turn,
 and hands each to the thread pool exactly as gthread does.
+
+It also tells the arbiter it is alive, and checks that its parent is, once per
+``HEARTBEAT_S`` instead of on every turn: under load a turn serves a few connections, and
+each heartbeat is an ``os.utime`` that gives up the GIL, after which the loop (and every
+connection it would hand to a thread, /health included) waits for a request thread to
+give it back. The arbiter allows ``worker_timeout_s`` (300 s) of silence.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
+
+HEARTBEAT_S = 1.0
 
 
 def batch_size(workers: int, threads: int) -> int:
@@ -31,6 +41,24 @@ def batch_size(workers: int, threads: int) -> int:
 
 
 class BatchAcceptThreadWorker(ThreadWorker):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._notified_at = -math.inf
+        self._parent_checked_at = -math.inf
+
+    def notify(self) -> None:
+        now = time.monotonic()
+        if now - self._notified_at >= HEARTBEAT_S:
+            self._notified_at = now
+            super().notify()
+
+    def is_parent_alive(self) -> bool:
+        now = time.monotonic()
+        if now - self._parent_checked_at < HEARTBEAT_S:
+            return True
+        self._parent_checked_at = now
+        return bool(super().is_parent_alive())
+
     def accept(self, listener: Any) -> None:
         for _ in range(batch_size(self.cfg.workers, self.cfg.threads)):
             if self.nr_conns >= self.worker_connections:

@@ -3,6 +3,9 @@ for the models that cannot run two calls at once."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,37 @@ def test_the_llm_and_whisper_keep_one_worker_on_every_thread(tmp_path: Path) -> 
         assert runtime.threads == 2  # Whisper's cpu_threads: the runtime's, undivided
     finally:
         runtime.close()
+
+
+class _Priorities:
+    """A model that notes the nice value of the thread that runs each batch."""
+
+    name = "priorities"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []  # (native thread id, nice)
+
+    def prepare(self, item: str) -> tuple[str, int]:
+        return item, 1
+
+    def run(self, batch: list[str]) -> list[int]:
+        tid = threading.get_native_id()
+        self.seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        return [len(batch)] * len(batch)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+@pytest.mark.parametrize("nice", [0, 7])
+def test_model_threads_run_at_inference_nice_and_nothing_else_does(nice: int) -> None:
+    """The model's worker threads are ``nice`` above the process; the caller is unchanged."""
+    runtime = InferenceRuntime(engine_settings(inference_nice=nice, inference_workers=2))
+    model = _Priorities()
+    caller_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    try:
+        runtime.queue(model, workers=2).run(["a", "b"])
+    finally:
+        runtime.close()
+    ((tid, seen),) = set(model.seen)
+    assert tid != threading.get_native_id()
+    assert seen == caller_before + nice
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller_before

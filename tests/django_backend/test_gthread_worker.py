@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
-from backends.django_service.gthread_worker import BatchAcceptThreadWorker
+from backends.django_service.gthread_worker import HEARTBEAT_S, BatchAcceptThreadWorker
 
 REQUEST = b"GET /live HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -91,3 +92,21 @@ def test_one_turn_accepts_the_waiting_connections(
         assert worker.nr_conns == accepted
         for client in clients[:accepted]:  # the listen queue is first in, first out
             assert _answer(client).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_the_heartbeat_is_once_per_interval_not_once_per_turn() -> None:
+    """gthread touched its heartbeat file (an os.utime, which gives up the GIL) on every
+    turn of its loop; ours at most once per HEARTBEAT_S, and still every interval."""
+    with _worker(threads=4, worker_connections=8) as (worker, _):
+
+        def beat() -> int:
+            return os.fstat(worker.tmp.fileno()).st_mtime_ns
+
+        worker.notify()
+        first = beat()
+        for _ in range(100):  # a hundred busy turns
+            worker.notify()
+        assert beat() == first
+        time.sleep(HEARTBEAT_S)
+        worker.notify()
+        assert beat() != first

@@ -7,7 +7,9 @@ thread read it on Django's connection and waited as long as the frozen server di
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -76,3 +78,50 @@ def test_reads_of_a_locked_row_leave_the_reader_to_the_others(migrated_pg_url: s
             assert _get(cache, "mlcache:django-served") == b'{"label":"positive"}'
     finally:
         reader.close()
+
+
+def _store(url: str, *keys: str) -> None:
+    with psycopg.connect(url, autocommit=True) as setup:
+        for key in keys:
+            setup.execute("DELETE FROM ml_service_cache WHERE cache_key = %s", (key,))
+            setup.execute(
+                sql.as_pyformat(sql.UPSERT_CACHE),
+                (key, "hash", "/api/v1/test", "test", Jsonb({"key": key}), 60.0, 20),
+            )
+
+
+def _hits(url: str, *keys: str) -> dict[str, tuple[int, object]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT cache_key, hit_count, last_hit_at FROM ml_service_cache "
+            "WHERE cache_key = ANY(%s)",
+            (list(keys),),
+        ).fetchall()
+    return {key: (hits, at) for key, hits, at in rows}
+
+
+def test_cache_reads_waiting_together_are_one_statement(migrated_pg_url: str) -> None:
+    """Reads queued while the reader is busy are answered by one UPDATE: each its own
+    answer (a key asked twice in the batch gets it twice and counts one hit), one now()
+    for all their rows.
+
+    Before, each was its own round trip (rows hit at different times)."""
+    one, two, absent = "mlcache:django-batch-1", "mlcache:django-batch-2", "mlcache:nothing"
+    _store(migrated_pg_url, one, two)
+    reader = PgReader(migrated_pg_url, connect_timeout_s=5, threads=1)
+    try:
+        reader.fetch_value("SELECT 1", (), 5)  # connected
+        busy = threading.Thread(
+            target=reader.fetch_value, args=("SELECT pg_sleep(0.5)", (), 5), daemon=True
+        )
+        busy.start()
+        time.sleep(0.1)  # the one reader thread is in pg_sleep
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda k: reader.fetch_cache(k, 5), [one, two, one, absent]))
+        busy.join(5)
+    finally:
+        reader.close()
+    assert answers == [{"key": one}, {"key": two}, {"key": one}, None]
+    hits = _hits(migrated_pg_url, one, two)
+    assert (hits[one][0], hits[two][0]) == (1, 1)
+    assert hits[one][1] == hits[two][1], "not one statement"

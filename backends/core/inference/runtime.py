@@ -50,6 +50,7 @@ class InferenceRuntime:
         self.metrics = InferenceMetrics()
         # shared by every model's queue: a thread waits on one model at a time
         self.callers = CallerGate(settings.inference_max_callers)
+        self.nice = settings.inference_nice or 0
         self._queues: dict[str, BatchQueue[Any, Any, Any]] = {}
         self._lock = threading.Lock()
 
@@ -84,7 +85,9 @@ class InferenceRuntime:
                     self.limits.max_batch_tokens,
                     self.limits.max_queue_wait_s if bound_wait else None,
                 )
-                queue = BatchQueue(model, limits, self.metrics, self.callers, workers=workers)
+                queue = BatchQueue(
+                    model, limits, self.metrics, self.callers, workers=workers, nice=self.nice
+                )
                 self._queues[model.name] = queue
             if queue.model is not model:
                 raise ValueError(f"a different model named {model.name!r} already has a queue")

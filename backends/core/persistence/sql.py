@@ -44,6 +44,16 @@ WHERE cache_key = $1 AND expires_at > now()
 RETURNING response_data
 """
 
+# The same read for several distinct keys in one round trip (the Django backend coalesces
+# the cache reads waiting at once; one waiting read uses SELECT_CACHE, which costs
+# Postgres less: ~10 us against ~50 us, and ~5 us per key at 8 keys). A key asked
+# several times in one batch counts one hit.
+SELECT_CACHE_MANY = """
+UPDATE ml_service_cache SET hit_count = hit_count + 1, last_hit_at = now()
+WHERE cache_key = ANY($1::text[]) AND expires_at > now()
+RETURNING cache_key, response_data
+"""
+
 # response_data arrives as the JSON text served (records.cache_params), parsed here once.
 UPSERT_CACHE = """
 INSERT INTO ml_service_cache (

@@ -15,6 +15,12 @@ again. Before, the read was left to finish on its thread, so with a frozen serve
 row lock held elsewhere two such reads took both threads until the server answered, and
 meanwhile every other read waited out its timeout in the queue (a hit became a miss),
 the asyncpg pool's defect on the FastAPI side.
+
+Cache reads are coalesced (``fetch_cache``): a thread that takes one also takes every
+other cache read waiting then (up to ``MAX_COALESCED``) and answers them all with one
+``sql.SELECT_CACHE_MANY``. Under load (an uncached request reads the record after each
+Redis miss) one round trip serves many requests; alone, a read is the one-key
+``sql.SELECT_CACHE`` it was before.
 """
 
 from __future__ import annotations
@@ -26,14 +32,29 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from functools import cache
 from typing import Any
 
 import psycopg
 
+from backends.core.persistence import sql
 from backends.core.persistence.deadline import Watchdog
 
 logger = logging.getLogger(__name__)
-_Job = tuple[str, Sequence[Any], float, "Future[Any]"]  # query, params, deadline, answer
+# query (None: a cache read of the key params[0]), params, deadline, answer
+_Job = tuple[str | None, Sequence[Any], float, "Future[Any]"]
+# Cache reads answered by one statement at most (a batch of the model is 32 texts)
+MAX_COALESCED = 64
+
+
+@cache
+def _select_cache() -> str:
+    return sql.as_pyformat(sql.SELECT_CACHE)
+
+
+@cache
+def _select_cache_many() -> str:
+    return sql.as_pyformat(sql.SELECT_CACHE_MANY)
 
 
 class PgReader:
@@ -58,6 +79,17 @@ class PgReader:
 
         Raises TimeoutError after ``timeout_s`` and the driver's error when the read fails.
         """
+        return self._wait(query, params, timeout_s)
+
+    def fetch_cache(self, key: str, timeout_s: float) -> Any:
+        """The ``response_data`` of a live ml_service_cache row (None without one), its hit
+        counted; read with the other cache reads waiting at the same time.
+
+        Raises as ``fetch_value`` does.
+        """
+        return self._wait(None, (key,), timeout_s)
+
+    def _wait(self, query: str | None, params: Sequence[Any], timeout_s: float) -> Any:
         future: Future[Any] = Future()
         self._jobs.put((query, params, time.monotonic() + timeout_s, future))
         try:
@@ -78,26 +110,64 @@ class PgReader:
 
     def _work(self) -> None:
         conn: psycopg.Connection[Any] | None = None
-        while (job := self._jobs.get()) is not None:
-            query, params, deadline, future = job
-            if not future.set_running_or_notify_cancel():
+        later: list[_Job | None] = []  # taken while gathering cache reads, for after them
+        while (job := later.pop(0) if later else self._jobs.get()) is not None:
+            jobs = [job]
+            if job[0] is None:
+                jobs += self._gather_cache_reads(later)
+            jobs = [j for j in jobs if j[3].set_running_or_notify_cancel()]
+            if not jobs:
                 continue
             try:
                 if conn is None or conn.closed:
                     conn = self._connect()
-                left_s = deadline - time.monotonic()
+                left_s = min(deadline for _, _, deadline, _ in jobs) - time.monotonic()
                 if left_s <= 0:  # connecting took it all; the caller gave up: keep the conn
-                    future.set_exception(TimeoutError("no time left for the read"))
+                    for *_, future in jobs:
+                        future.set_exception(TimeoutError("no time left for the read"))
                     continue
                 with self._watchdog.deadline(conn, left_s):
-                    row = conn.execute(query, params).fetchone()
+                    answers = self._read(conn, jobs)
             except Exception as exc:
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         conn.close()  # a failed connection is not reused
-                future.set_exception(exc)
+                for *_, future in jobs:
+                    future.set_exception(exc)
             else:
-                future.set_result(None if row is None else row[0])
+                for (*_, future), answer in zip(jobs, answers, strict=True):
+                    future.set_result(answer)
+
+    def _gather_cache_reads(self, later: list[_Job | None]) -> list[_Job]:
+        """The cache reads waiting now; other jobs, and the closing sentinel after which
+        nothing is taken, go to ``later`` in order."""
+        reads: list[_Job] = []
+        while len(reads) < MAX_COALESCED - 1:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                later.append(job)
+                break
+            if job[0] is None:
+                reads.append(job)
+            else:
+                later.append(job)
+        return reads
+
+    def _read(self, conn: psycopg.Connection[Any], jobs: list[_Job]) -> list[Any]:
+        """Each job's first column of its first row (None without a row)."""
+        query, params, _, _ = jobs[0]
+        if query is not None:
+            row = conn.execute(query, params).fetchone()
+            return [None if row is None else row[0]]
+        keys = [str(params[0]) for _, params, _, _ in jobs]
+        if len(set(keys)) == 1:
+            row = conn.execute(_select_cache(), (keys[0],)).fetchone()
+            return [None if row is None else row[0]] * len(keys)
+        found = dict(conn.execute(_select_cache_many(), (sorted(set(keys)),)).fetchall())
+        return [found.get(key) for key in keys]
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout_s)

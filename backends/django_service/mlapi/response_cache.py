@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import cache
 
 import redis
 
@@ -25,11 +24,6 @@ from backends.django_service.mlapi.request_log import BackgroundWriter
 from shared_schemas.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
-
-
-@cache
-def _select_cache() -> str:
-    return sql.as_pyformat(sql.SELECT_CACHE)
 
 
 class ResponseCache:
@@ -75,8 +69,8 @@ class ResponseCache:
                 return cached
         if self._reader is None or not self._pg_breaker.allow():
             return None
-        try:  # the UPDATE counts the hit
-            data = self._reader.fetch_value(_select_cache(), [key], sql.CACHE_READ_TIMEOUT_S)
+        try:  # the UPDATE counts the hit; reads waiting at once share one round trip
+            data = self._reader.fetch_cache(key, sql.CACHE_READ_TIMEOUT_S)
         except Exception:  # TimeoutError included
             self._pg_breaker.failed()
             logger.warning("postgres cache read failed", exc_info=True)
