@@ -9,9 +9,9 @@ candidate (Django) is pinned to the last core, and everything the primary's late
 depends on (FastAPI, both gateways, Postgres, Redis, wrk and the open-loop generator) to
 the others, in the off and the on runs alike. The shadow gateway's mirror worker
 (gateway/shadow_worker.py: it sends the mirrors, compares the answers and writes the
-result rows) is the candidate's traffic: it is moved to the candidate's core once
-started, as it would run on
-a core of the gateway's host that the primary's requests do not need (``--worker-core
+result rows) is the candidate's traffic: it is moved to the candidate's core (it is
+started by the gateway's lifespan), as it would run on a core of the gateway's host that
+the primary's requests do not need (``--worker-core
 primary`` leaves it on the primary's cores, to see what it costs there).
 
 Measured, in rounds of off, on (the machine's drift falls on both): closed-loop (wrk,
@@ -110,7 +110,7 @@ def _listener_pid(url: str) -> int | None:
 
 
 def _mirror_worker(gateway_pid: int) -> psutil.Process:
-    """The shadow gateway's mirror worker process (it starts with the first mirror)."""
+    """The shadow gateway's mirror worker process (started before the gateway listens)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for child in psutil.Process(gateway_pid).children(recursive=True):
@@ -211,9 +211,9 @@ def main() -> None:
         options = WrkOptions(connections=args.connections, duration_s=args.duration)
         for gateway in gateways.values():  # warm-up: pools, caches, lazy imports
             run_wrk(gateway.base_url, WrkOptions(args.connections, 1), lua)
-        worker = _mirror_worker(gateways["on"].process.pid)  # started by the first mirror
-        # outcomes of the verification and warm-up (the worker's start falls there: mirrors
-        # sampled while it starts wait, beyond GATEWAY_SHADOW_COMPARE_QUEUE they are dropped)
+        worker = _mirror_worker(gateways["on"].process.pid)
+        # outcomes of the verification and warm-up (the worker's first mirrors; it was
+        # started with the gateway, so none should wait for it)
         time.sleep(1)
         warm_up = _shadow_counters(gateways["on"].base_url)
         worker_cores = candidate_cores if args.worker_core == "candidate" else primary_cores
