@@ -296,7 +296,7 @@ class MirrorWorker:
         """Mirrors held by the gateway for the worker (not handed over yet)."""
         return len(self._waiting)
 
-    async def start(self, timeout_s: float = 30.0) -> bool:
+    async def start(self, timeout_s: float = 10.0) -> bool:
         """Start the worker process and wait until it is ready to take mirrors (at most
         ``timeout_s``: past it, mirrors wait for it in the queue as they would after a
         restart). True when it said it is ready."""
