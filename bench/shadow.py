@@ -9,10 +9,16 @@ candidate (Django) is pinned to the last core, and everything the primary's late
 depends on (FastAPI, both gateways, Postgres, Redis, wrk and the open-loop generator) to
 the others, in the off and the on runs alike. The shadow gateway's mirror worker
 (gateway/shadow_worker.py: it sends the mirrors, compares the answers and writes the
-result rows) is the candidate's traffic: it is moved to the candidate's core once
-started, as it would run on
-a core of the gateway's host that the primary's requests do not need (``--worker-core
-primary`` leaves it on the primary's cores, to see what it costs there).
+result rows) is the candidate's traffic: it is moved to the candidate's core (it is
+started by the gateway's lifespan), as it would run on a core of the gateway's host that
+the primary's requests do not need (``--worker-core primary`` leaves it on the primary's
+cores, to see what it costs there). Postgres is shared, but the work it does for the
+candidate's connections (the candidate's shadow request-log rows) and the worker's (the
+result rows) is the candidate's traffic too: in production it runs on the database's
+host, not on the primary's cores; here each of those connections' server processes
+(forked by the postmaster, on the primary's cores) is moved to the candidate's core
+before each run (``--candidate-db-core primary`` leaves them, to see what they cost
+there). Their CPU is reported apart (``postgres_candidate``).
 
 Measured, in rounds of off, on (the machine's drift falls on both): closed-loop (wrk,
 ``--connections``) and open-loop at a fixed offered rate, ``--load`` (default 0.5) of the
@@ -44,6 +50,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import psutil
+import psycopg
 
 from bench import open_loop
 from bench.resources import tree_cpu_s
@@ -110,7 +117,7 @@ def _listener_pid(url: str) -> int | None:
 
 
 def _mirror_worker(gateway_pid: int) -> psutil.Process:
-    """The shadow gateway's mirror worker process (it starts with the first mirror)."""
+    """The shadow gateway's mirror worker process (started before the gateway listens)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for child in psutil.Process(gateway_pid).children(recursive=True):
@@ -119,6 +126,30 @@ def _mirror_worker(gateway_pid: int) -> psutil.Process:
                     return child
         time.sleep(0.1)
     raise SystemExit("the shadow gateway started no mirror worker")
+
+
+def _candidate_db_backends(database_url: str, roots: list[int]) -> list[psutil.Process]:
+    """The Postgres server processes of the connections opened by these process trees
+    (the candidate's, the mirror worker's): matched by the client's port."""
+    owners = set()
+    for root in roots:
+        with contextlib.suppress(psutil.Error):
+            owners |= {p.pid for p in [psutil.Process(root), *psutil.Process(root).children(True)]}
+    ports = {
+        conn.laddr.port
+        for conn in psutil.net_connections("tcp")
+        if conn.pid in owners and conn.laddr and conn.raddr
+    }
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL"
+        ).fetchall()
+    found = []
+    for pid, port in rows:
+        if port in ports:
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(pid))
+    return found
 
 
 def _own_cpu_s(pid: int) -> float:
@@ -155,6 +186,10 @@ def main() -> None:
     parser.add_argument(
         "--worker-core", choices=("candidate", "primary"), default="candidate",
         help="where the shadow gateway's mirror worker runs",
+    )  # fmt: skip
+    parser.add_argument(
+        "--candidate-db-core", choices=("candidate", "primary"), default="candidate",
+        help="where the Postgres processes of the candidate's and the worker's connections run",
     )  # fmt: skip
     parser.add_argument(
         "--load", type=float, default=0.5, help="open-loop rate: share of the closed-loop rps"
@@ -211,9 +246,9 @@ def main() -> None:
         options = WrkOptions(connections=args.connections, duration_s=args.duration)
         for gateway in gateways.values():  # warm-up: pools, caches, lazy imports
             run_wrk(gateway.base_url, WrkOptions(args.connections, 1), lua)
-        worker = _mirror_worker(gateways["on"].process.pid)  # started by the first mirror
-        # outcomes of the verification and warm-up (the worker's start falls there: mirrors
-        # sampled while it starts wait, beyond GATEWAY_SHADOW_COMPARE_QUEUE they are dropped)
+        worker = _mirror_worker(gateways["on"].process.pid)
+        # outcomes of the verification and warm-up (the worker's first mirrors; it was
+        # started with the gateway, so none should wait for it)
         time.sleep(1)
         warm_up = _shadow_counters(gateways["on"].base_url)
         worker_cores = candidate_cores if args.worker_core == "candidate" else primary_cores
@@ -232,9 +267,21 @@ def main() -> None:
             if (pid := _listener_pid(url)) is not None
         }
 
+        candidate_db_cores = (
+            candidate_cores if args.candidate_db_core == "candidate" else primary_cores
+        )
+
         def measured(side: str, run: Callable[[], dict[str, Any]]) -> None:
             """One run, with the CPU each process tree spent on it (robust to other load)."""
             gateway_pid = gateways[side].process.pid
+            # the candidate's and the worker's connections (a pool may have opened new ones)
+            candidate_db = _candidate_db_backends(
+                urls.database_url, [backends["django"].process.pid, worker.pid]
+            )
+            for backend in candidate_db:
+                with contextlib.suppress(psutil.Error):
+                    backend.cpu_affinity(sorted(candidate_db_cores))
+            candidate_db_before = {b.pid: _own_cpu_s(b.pid) for b in candidate_db}
             before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
             gateway_before = _own_cpu_s(gateway_pid), tree_cpu_s(gateway_pid)
             generator_before, started = _generator_cpu_s(), time.perf_counter()
@@ -252,11 +299,20 @@ def main() -> None:
             for name, pid in pids.items():
                 spent = tree_cpu_s(pid) - before[name]
                 row[f"{name}_cpu_ms_per_request"] = round(1000 * spent / requests, 4)
+            spent = 0.0
+            for pid, cpu_s in candidate_db_before.items():
+                with contextlib.suppress(psutil.Error):
+                    spent += _own_cpu_s(pid) - cpu_s
+            # part of postgres' figure, on the candidate's core unless --candidate-db-core primary
+            row["postgres_candidate_cpu_ms_per_request"] = round(1000 * spent / requests, 4)
+            row["postgres_candidate_connections"] = len(candidate_db)
             # everything but the candidate shares the primary's cores: the sum is what
             # shadowing adds there (p50 follows it when those cores are saturated)
             row["primary_cores_cpu_ms_per_request"] = round(
                 sum(v for k, v in row.items() if k.endswith("_cpu_ms_per_request")
-                    and not k.startswith(not_primary)),
+                    and not k.startswith(not_primary))
+                - (row["postgres_candidate_cpu_ms_per_request"]
+                   if candidate_db_cores == candidate_cores else 0),
                 4,
             )  # fmt: skip
             # how busy our processes kept the primary's cores: near 1, p50 is mostly
@@ -320,7 +376,9 @@ def main() -> None:
         "sample_rate": args.sample_rate,
         "cores": f"candidate {sorted(candidate_cores)}; primary, gateways, Postgres, Redis, "
         f"load generators {sorted(primary_cores)}; shadow gateway's mirror worker "
-        f"{sorted(worker_cores)} ({args.worker_core}'s)",
+        f"{sorted(worker_cores)} ({args.worker_core}'s); Postgres processes of the candidate's"
+        f" and the worker's connections {sorted(candidate_db_cores)}"
+        f" ({args.candidate_db_core}'s)",
         "primary_capacity_rps": round(capacity, 1),
         "open_loop_rps": round(rate, 1),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -352,7 +410,10 @@ def main() -> None:
         "",
         "CPU ms per primary request (median of rounds; the gateway's process and its mirror"
         " worker apart; django is the candidate, on its own core; load_generator is wrk or the"
-        " open-loop generator; primary_cores is the sum of what runs on the primary's cores"
+        " open-loop generator; postgres_candidate is the part of postgres spent for the"
+        " candidate's and the worker's connections (on the candidate's core unless"
+        " --candidate-db-core primary); primary_cores is the sum of what runs on the primary's"
+        " cores"
         " (the worker only when --worker-core primary); primary_cores_busy is the share of"
         " those cores it kept busy):",
         "",

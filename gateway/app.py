@@ -77,8 +77,8 @@ class GatewayApp:
         await self.admission.start()
         self._forwarder = Forwarder(upstream, self.registry, self.settings, self.metrics)
         self._openai.upstream = upstream
-        if self._shadow is not None:
-            self._shadow.upstream = upstream
+        if self._shadow is not None:  # its worker process is running before any request
+            await self._shadow.start(upstream)
         log.info(
             "gateway -> %s (%s)%s",
             self.registry.selected.name,

@@ -143,7 +143,7 @@ class ShadowMirror:
         check_comparators()
         self.primary = primary
         self.candidate = candidate
-        self.upstream: Upstream | None = None  # set by the app's lifespan: mirrors start then
+        self.upstream: Upstream | None = None  # set by ``start`` (the app's lifespan)
         self.metrics = ShadowMetrics(metrics, candidate.name)
         self._rate = settings.shadow_sample_rate
         self._noise_rate = settings.shadow_noise_rate
@@ -232,6 +232,13 @@ class ShadowMirror:
             return
         if noise:
             self._noise_sent[op_id] = self._noise_sent.get(op_id, 0) + 1
+
+    async def start(self, upstream: Upstream) -> None:
+        """The gateway's lifespan, before the first request: mirrors start, the worker
+        process is started and waited for (so the first mirrors are not dropped while it
+        starts; a worker that does not start costs the primary nothing: counted later)."""
+        self.upstream = upstream
+        await self.worker.start()
 
     async def flush(self) -> None:
         """Have the worker write the results it holds (before the report reads them)."""

@@ -15,8 +15,9 @@ at most every ``TALLY_S``, for ``/metrics`` and the report: no per-mirror object
 or callback waits in the gateway for an outcome.
 
 Bounds. The gateway holds at most ``GATEWAY_SHADOW_COMPARE_QUEUE`` mirrors for the worker
-(waiting for the next hand-off, for the worker to start, or for the pipe to take the last
-batch: a worker that does not read gets no more), beyond that it drops the mirror. The
+(waiting for the next hand-off, for a worker that died to be replaced, or for the pipe to
+take the last batch: a worker that does not read gets no more), beyond that it drops the
+mirror. The
 worker sends at most ``GATEWAY_SHADOW_MAX_INFLIGHT`` mirrors at a time, beyond that it
 drops one (never queues it). Both drops are counted. Hand-offs are batched: what was
 sampled in the last ``HANDOFF_S`` goes as one frame, so the gateway pays one pipe write per
@@ -32,7 +33,7 @@ Frames both ways: 4-byte big-endian length, then a pickle of ``(kind, payload)``
 child of ours). To the worker: ``config`` first (the ``WorkerConfig``, on the pipe rather
 than the command line: the database URL holds a password), then ``jobs`` and ``flush``
 (write what is buffered, then answer ``flushed``: the report reads fresh rows); from it:
-``tally`` and ``flushed``.
+``ready`` (once, when it takes jobs), ``tally`` and ``flushed``.
 """
 
 from __future__ import annotations
@@ -254,6 +255,7 @@ class _Session:
     process: asyncio.subprocess.Process
     owed: dict[str, int]
     flushes: dict[int, asyncio.Future[None]]
+    ready: asyncio.Future[None]  # it said ``ready`` (or its output ended)
     closed: bool = False  # its output ended: it answers nothing more
 
     @property
@@ -262,7 +264,9 @@ class _Session:
 
 
 class MirrorWorker:
-    """The gateway's side: one worker process, started on first use and after it died.
+    """The gateway's side: one worker process, started by ``start`` (the gateway's lifespan,
+    before the first request is accepted: the first mirrors find it running), and again on
+    the next mirror after it died.
 
     ``on_tally`` gets each tally the worker sends; ``on_lost`` the mirrors (per operation)
     that will have no outcome: the worker died with them, or could not be started.
@@ -291,6 +295,25 @@ class MirrorWorker:
     def waiting(self) -> int:
         """Mirrors held by the gateway for the worker (not handed over yet)."""
         return len(self._waiting)
+
+    async def start(self, timeout_s: float = 10.0) -> bool:
+        """Start the worker process and wait until it is ready to take mirrors (at most
+        ``timeout_s``: past it, mirrors wait for it in the queue as they would after a
+        restart). True when it said it is ready."""
+        starting = self._starting
+        if starting is None and (self._session is None or not self._session.usable):
+            starting = self._starting = asyncio.get_running_loop().create_task(self._start())
+        if starting is not None:
+            await asyncio.gather(starting, return_exceptions=True)
+        session = self._session
+        if session is None:  # could not be started (logged)
+            return False
+        try:
+            await asyncio.wait_for(asyncio.shield(session.ready), timeout_s)
+        except TimeoutError:
+            log.warning("shadow worker not ready after %.0f s: mirrors wait for it", timeout_s)
+            return False
+        return session.usable
 
     def submit(self, job: Job) -> None:
         """Queue a job for the next hand-off; WorkerFull when the queue is full (never waits)."""
@@ -335,12 +358,14 @@ class MirrorWorker:
             assert process.stdin is not None
             process.stdin.write(_frame("config", self._config))
         except Exception as exc:  # cannot start: what waits is lost (counted as errors)
+            log.warning("shadow worker not started: %r", exc)
             waiting, self._waiting = self._waiting, []
             self._lose(waiting, f"comparison worker not started: {exc!r}")
             return
         finally:
             self._starting = None
-        session = self._session = _Session(process, {}, {})
+        ready = asyncio.get_running_loop().create_future()
+        session = self._session = _Session(process, {}, {}, ready)
         reader = asyncio.create_task(self._read(session), name="shadow-worker")
         self._tasks.add(reader)
         reader.add_done_callback(self._tasks.discard)
@@ -364,12 +389,17 @@ class MirrorWorker:
                     for op_id, n in tally.settled_per_operation().items():
                         session.owed[op_id] = session.owed.get(op_id, 0) - n
                     self._on_tally(tally)
+                elif kind == "ready":
+                    if not session.ready.done():
+                        session.ready.set_result(None)
                 elif kind == "flushed":
                     done = session.flushes.pop(payload, None)
                     if done is not None and not done.done():
                         done.set_result(None)
         except Exception as exc:  # end of output (the worker stopped or died), a garbled frame
             session.closed = True
+            if not session.ready.done():
+                session.ready.set_result(None)
             for done in session.flushes.values():
                 if not done.done():
                     done.set_result(None)
@@ -562,6 +592,7 @@ async def serve() -> None:
         )  # fmt: skip
         await store.start()
     mirrors = Mirrors(config, transport.write, store)
+    transport.write(_frame("ready", None))
     flushes: set[asyncio.Task[None]] = set()
     try:
         while True:

@@ -176,26 +176,61 @@ def test_mirrors_are_sent_and_compared_by_the_worker_process() -> None:
     assert candidate.requests == 3
 
 
+def test_the_worker_runs_before_the_first_request_and_nothing_is_dropped_at_start(
+    fast: ThreadServer, candidate: tuple[EchoUpstream, ThreadServer]
+) -> None:
+    """The lifespan starts the worker process: the first requests' mirrors find it taking
+    jobs. (Started by the first mirror, as before, it took ~1 s to start: the mirrors sampled
+    meanwhile arrived at once, beyond GATEWAY_SHADOW_MAX_INFLIGHT, and were dropped.)"""
+    upstream, server = candidate
+    settings = make_settings(
+        {"fast": fast.url, "candidate": server.url}, "fast", shadow="candidate",
+        shadow_max_inflight=8,
+    )  # fmt: skip
+    op = "complexity_calculate_adjustment"
+    with run_gateway(settings) as gateway:
+        assert len(_comparison_workers()) == 1  # before any request
+        for _ in range(30):  # a few per hand-off, far fewer than the bound
+            assert gateway.client.post(ADJUST, json=BODY).status_code == 200
+            time.sleep(0.01)
+        _wait_for(gateway, op, "differs", 30)
+        assert _counter(gateway, op, "dropped_inflight") == 0
+        assert _counter(gateway, op, "dropped_queue") == 0
+    assert upstream.state.requests == 30
+
+
 def test_a_full_comparison_queue_is_its_own_drop_reason(
     fast: ThreadServer, candidate: tuple[EchoUpstream, ThreadServer], migrated_pg_url: str
 ) -> None:
-    """The worker process is still starting: one comparison waits, the next ones find the
-    queue (of one) full. /metrics and the report say so apart from the in-flight bound."""
+    """A worker that does not read (stopped here) gets no more: the pipe takes the first
+    mirror (larger than the pipe), one waits in the queue (of one), the next ones find it
+    full. /metrics and the report say so apart from the in-flight bound; the worker goes
+    on once it reads again."""
     _, server = candidate
     settings = make_settings(
         {"fast": fast.url, "candidate": server.url}, "fast", shadow="candidate",
         shadow_compare_queue=1, database_url=migrated_pg_url,
     )  # fmt: skip
     op = "complexity_calculate_adjustment"
+    large = {**BODY, "pad": "x" * 256 * 1024}  # more than a pipe holds
+    sent = 6
     with run_gateway(settings) as gateway:
-        for _ in range(3):  # echo answers differ: each goes to the worker
-            assert gateway.client.post(ADJUST, json=BODY).status_code == 200
-        _wait_for(gateway, op, "dropped_queue", 2)
-        _wait_for(gateway, op, "differs", 1)
+        (worker,) = _comparison_workers()
+        worker.suspend()
+        try:
+            for _ in range(sent):  # echo answers differ: each one handed over is compared
+                assert gateway.client.post(ADJUST, json=large).status_code == 200
+                time.sleep(0.05)  # the hand-off (every 20 ms) writes what waits, if it can
+            dropped = _counter(gateway, op, "dropped_queue")
+            assert dropped >= 1
+        finally:
+            worker.resume()
+        _wait_for(gateway, op, "differs", sent - dropped)
         assert _counter(gateway, op, "dropped_inflight") == 0
+        assert _counter(gateway, op, "dropped_queue") == dropped
         report = gateway.client.get("/gateway/shadow/report").json()
-    dropped = report["candidates"]["candidate"]["dropped_by_this_gateway"]
-    assert dropped == {op: {"dropped_inflight": 0, "dropped_queue": 2}}
+    by_gateway = report["candidates"]["candidate"]["dropped_by_this_gateway"]
+    assert by_gateway == {op: {"dropped_inflight": 0, "dropped_queue": dropped}}
 
 
 def test_the_primary_is_asked_again_only_while_idle_and_a_few_times(

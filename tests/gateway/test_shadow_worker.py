@@ -296,3 +296,17 @@ async def test_closing_finishes_the_mirrors_and_writes_their_results(
         await worker.aclose()
     assert outcomes.settled() == 3 and outcomes.lost == []
     assert len(await _rows(migrated_pg_url, name)) == 3
+
+
+async def test_start_waits_for_a_ready_worker_and_starts_one_only(candidate: ThreadServer) -> None:
+    worker, outcomes, _ = _worker(candidate.url)
+    try:
+        assert await worker.start()  # it said it is ready
+        first = _worker_pid(worker)
+        assert await worker.start()
+        assert _worker_pid(worker) == first  # the running one
+        worker.submit(_job(CANDIDATE))
+        await outcomes.until(1)
+        assert outcomes.count("match") == 1 and _worker_pid(worker) == first
+    finally:
+        await worker.aclose()
