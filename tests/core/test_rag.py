@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from backends.core.llm import build_llm_provider
 from backends.core.rag import DocumentInput, RagService
 from backends.core.rag.answering import extractive_answer
 from backends.core.vectorstore.base import ScoredPoint, VectorStore
+from backends.core.vectorstore.pgvector_store import PgVectorStore
 from tests.core.engine_fixtures import BASE_URL, engine_settings, openai_mock
 from tests.core.rag_corpus import DOCUMENTS, QUESTIONS
 from tests.core.vector_store_fixtures import collection_name, pg_store, store
@@ -244,6 +246,41 @@ def test_embedding_model_change_is_a_dimension_error(rag: RagService, collection
         rag.index(corpus()[:1], collection_name)
     with pytest.raises(InvalidInput, match="1536"):
         rag.search("photosynthesis", collection_name)
+    assert collection_info(rag, collection_name).queries == 0  # a refused search is not counted
+
+
+def test_a_collection_dropped_after_a_search_is_not_found(rag: RagService, collection_name: str):
+    rag.index(corpus()[:2], collection_name)
+    assert rag.search("coffee", collection_name).total == 2
+    rag.store.delete_collection(collection_name)  # as another process would: rag never sees it
+    with pytest.raises(NotFound):
+        rag.search("coffee", collection_name)
+    rag.store.ensure_collection(collection_name, 1536)  # made again, by another model
+    with pytest.raises(InvalidInput, match="1536"):
+        rag.search("coffee", collection_name)
+    rag.store.delete_collection(collection_name)
+    rag.index(corpus()[:1], collection_name)
+    assert rag.search("coffee", collection_name).total == 1
+    assert collection_info(rag, collection_name).queries == 1
+
+
+def test_a_counted_search_takes_one_pooled_connection(
+    pg_store: PgVectorStore, embeddings: LocalMiniLMProvider
+):
+    """The check, the k-NN query and the count once took a connection each: at 64
+    connections the engine threads queued for the pool and few reached the model at once."""
+    rag = RagService(pg_store, embeddings)
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    rag.index(corpus()[:4], name)
+    try:
+        rag.search("coffee", name)  # the first search of a collection checks it first
+        pool = pg_store._pool
+        before = pool.get_stats()["requests_num"]
+        assert rag.search("coffee", name, top_k=2).total == 2
+        assert pool.get_stats()["requests_num"] - before == 1
+        assert collection_info(rag, name).queries == 2
+    finally:
+        pg_store.delete_collection(name)
 
 
 def test_nul_characters_and_blank_text(rag: RagService, collection_name: str):

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backends.core.embeddings.base import EmbeddingProvider
-from backends.core.errors import InvalidInput
+from backends.core.errors import InvalidInput, NotFound
 from backends.core.llm.base import LLMProvider
 from backends.core.rag import answering
 from backends.core.rag.chunking import (
@@ -41,6 +41,7 @@ from backends.core.vectorstore.sanitize import clean_metadata, clean_text
 # Chunk ids are "<document_id>#<n>": '#' is outside the document-id alphabet, so a chunk id
 # can never collide with a whole document indexed under its own id.
 CHUNK_ID_SEPARATOR = "#"
+_MAX_FOUND = 1024  # collection names remembered as found (forgotten all at once past it)
 
 
 class RagService:
@@ -52,6 +53,10 @@ class RagService:
         self.store = store
         self.embeddings = embeddings
         self.llm = llm
+        # Collections a search of this process found: the next search of one skips the
+        # check that spares an unknown collection's embedding (the search itself still
+        # answers NotFound for a collection dropped since, and it is forgotten then).
+        self._found: set[str] = set()
 
     def index(
         self, documents: Sequence[DocumentInput], collection: str = DEFAULT_COLLECTION
@@ -189,6 +194,7 @@ class RagService:
         )
 
     def delete_collection(self, name: str) -> DeleteCollectionResult:
+        self._found.discard(name)
         return DeleteCollectionResult(name=name, chunks_deleted=self.store.delete_collection(name))
 
     def list_collections(self) -> list[CollectionInfo]:
@@ -214,11 +220,19 @@ class RagService:
         score_threshold: float | None,
         filter: Mapping[str, MetadataValue] | None,
     ) -> tuple[list[ScoredPoint], npt.NDArray[np.float32]]:
-        # Check the collection before paying for an embedding.
-        self.store.collection_dimensions(collection)
+        if collection not in self._found:  # check it before paying for an embedding
+            self.store.collection_dimensions(collection)
         vector = self._embed([query])[0]
-        hits = self.store.search(collection, vector, top_k, score_threshold, filter)
-        self.store.record_query(collection)
+        try:
+            hits = self.store.search(
+                collection, vector, top_k, score_threshold, filter, record=True
+            )
+        except NotFound:
+            self._found.discard(collection)
+            raise
+        if len(self._found) >= _MAX_FOUND:
+            self._found.clear()
+        self._found.add(collection)
         return hits, vector
 
     def _extractive(self, answer: str, sources: list[ScoredPoint]) -> QueryOutcome:
