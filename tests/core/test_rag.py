@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -328,3 +329,33 @@ def test_extractive_answer_cites_each_relevant_source_and_skips_unrelated_ones(
     assert "[1]" in answer and answer.index("[1]") < answer.index("[2]")  # source order
     assert "[3]" not in answer and "Bananas" not in answer
     assert extractive_answer(qv, [source(1, "...", 0.5)], embed) == ""
+
+
+def test_searches_awaited_on_one_loop_share_model_batches(store: VectorStore, collection_name: str):
+    """FastAPI awaits rag/search's embedding on its event loop: concurrent searches meet in
+    the model's queue (in a thread each, they reached it a few at a time)."""
+    runtime = InferenceRuntime(engine_settings())
+    rag = RagService(store, LocalMiniLMProvider(runtime))
+    assert rag.awaitable
+    rag.index(corpus(), collection_name)
+    questions = list(QUESTIONS)[:16]
+    expected = [[h.id for h in rag.search(q, collection_name, top_k=3).results] for q in questions]
+
+    def batches() -> float:
+        counted = runtime.metrics.registry.get_sample_value(
+            "inference_batch_size_count", {"model": "all-MiniLM-L6-v2"}
+        )
+        return counted or 0.0
+
+    async def search_all() -> list[list[str]]:
+        outcomes = await asyncio.gather(
+            *(rag.search_async(q, collection_name, top_k=3) for q in questions)
+        )
+        return [[h.id for h in outcome.results] for outcome in outcomes]
+
+    before = batches()
+    assert asyncio.run(search_all()) == expected
+    assert batches() - before < len(questions) / 2
+    assert collection_info(rag, collection_name).queries == 2 * len(questions)
+    with pytest.raises(NotFound):
+        asyncio.run(rag.search_async("coffee", collection_name + "-absent"))
