@@ -44,6 +44,15 @@ WHERE cache_key = $1 AND expires_at > now()
 RETURNING response_data
 """
 
+# FastAPI's coalesced read: the keys of every request that missed while the previous read
+# ran, each with how many requests asked for it (its hits).
+SELECT_CACHE_MANY = """
+UPDATE ml_service_cache AS c SET hit_count = c.hit_count + w.hits, last_hit_at = now()
+FROM unnest($1::text[], $2::int[]) AS w(cache_key, hits)
+WHERE c.cache_key = w.cache_key AND c.expires_at > now()
+RETURNING c.cache_key, c.response_data
+"""
+
 # response_data arrives as the JSON text served (records.cache_params), parsed here once.
 UPSERT_CACHE = """
 INSERT INTO ml_service_cache (
