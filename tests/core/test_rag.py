@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from backends.core.llm import build_llm_provider
 from backends.core.rag import DocumentInput, RagService
 from backends.core.rag.answering import extractive_answer
 from backends.core.vectorstore.base import ScoredPoint, VectorStore
+from backends.core.vectorstore.pgvector_store import PgVectorStore
 from tests.core.engine_fixtures import BASE_URL, engine_settings, openai_mock
 from tests.core.rag_corpus import DOCUMENTS, QUESTIONS
 from tests.core.vector_store_fixtures import collection_name, pg_store, store
@@ -244,6 +247,41 @@ def test_embedding_model_change_is_a_dimension_error(rag: RagService, collection
         rag.index(corpus()[:1], collection_name)
     with pytest.raises(InvalidInput, match="1536"):
         rag.search("photosynthesis", collection_name)
+    assert collection_info(rag, collection_name).queries == 0  # a refused search is not counted
+
+
+def test_a_collection_dropped_after_a_search_is_not_found(rag: RagService, collection_name: str):
+    rag.index(corpus()[:2], collection_name)
+    assert rag.search("coffee", collection_name).total == 2
+    rag.store.delete_collection(collection_name)  # as another process would: rag never sees it
+    with pytest.raises(NotFound):
+        rag.search("coffee", collection_name)
+    rag.store.ensure_collection(collection_name, 1536)  # made again, by another model
+    with pytest.raises(InvalidInput, match="1536"):
+        rag.search("coffee", collection_name)
+    rag.store.delete_collection(collection_name)
+    rag.index(corpus()[:1], collection_name)
+    assert rag.search("coffee", collection_name).total == 1
+    assert collection_info(rag, collection_name).queries == 1
+
+
+def test_a_counted_search_takes_one_pooled_connection(
+    pg_store: PgVectorStore, embeddings: LocalMiniLMProvider
+):
+    """The check, the k-NN query and the count once took a connection each: at 64
+    connections the engine threads queued for the pool and few reached the model at once."""
+    rag = RagService(pg_store, embeddings)
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    rag.index(corpus()[:4], name)
+    try:
+        rag.search("coffee", name)  # the first search of a collection checks it first
+        pool = pg_store._pool
+        before = pool.get_stats()["requests_num"]
+        assert rag.search("coffee", name, top_k=2).total == 2
+        assert pool.get_stats()["requests_num"] - before == 1
+        assert collection_info(rag, name).queries == 2
+    finally:
+        pg_store.delete_collection(name)
 
 
 def test_nul_characters_and_blank_text(rag: RagService, collection_name: str):
@@ -291,3 +329,33 @@ def test_extractive_answer_cites_each_relevant_source_and_skips_unrelated_ones(
     assert "[1]" in answer and answer.index("[1]") < answer.index("[2]")  # source order
     assert "[3]" not in answer and "Bananas" not in answer
     assert extractive_answer(qv, [source(1, "...", 0.5)], embed) == ""
+
+
+def test_searches_awaited_on_one_loop_share_model_batches(store: VectorStore, collection_name: str):
+    """FastAPI awaits rag/search's embedding on its event loop: concurrent searches meet in
+    the model's queue (in a thread each, they reached it a few at a time)."""
+    runtime = InferenceRuntime(engine_settings())
+    rag = RagService(store, LocalMiniLMProvider(runtime))
+    assert rag.awaitable
+    rag.index(corpus(), collection_name)
+    questions = list(QUESTIONS)[:16]
+    expected = [[h.id for h in rag.search(q, collection_name, top_k=3).results] for q in questions]
+
+    def batches() -> float:
+        counted = runtime.metrics.registry.get_sample_value(
+            "inference_batch_size_count", {"model": "all-MiniLM-L6-v2"}
+        )
+        return counted or 0.0
+
+    async def search_all() -> list[list[str]]:
+        outcomes = await asyncio.gather(
+            *(rag.search_async(q, collection_name, top_k=3) for q in questions)
+        )
+        return [[h.id for h in outcome.results] for outcome in outcomes]
+
+    before = batches()
+    assert asyncio.run(search_all()) == expected
+    assert batches() - before < len(questions) / 2
+    assert collection_info(rag, collection_name).queries == 2 * len(questions)
+    with pytest.raises(NotFound):
+        asyncio.run(rag.search_async("coffee", collection_name + "-absent"))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from backends.core.embeddings.base import EmbeddingProvider
-from backends.core.errors import InvalidInput
+from backends.core.embeddings.base import (
+    AwaitableEmbeddingProvider,
+    EmbeddingProvider,
+    embed_async,
+)
+from backends.core.errors import InvalidInput, NotFound
 from backends.core.llm.base import LLMProvider
 from backends.core.rag import answering
 from backends.core.rag.chunking import (
@@ -41,6 +46,7 @@ from backends.core.vectorstore.sanitize import clean_metadata, clean_text
 # Chunk ids are "<document_id>#<n>": '#' is outside the document-id alphabet, so a chunk id
 # can never collide with a whole document indexed under its own id.
 CHUNK_ID_SEPARATOR = "#"
+_MAX_FOUND = 1024  # collection names remembered as found (forgotten all at once past it)
 
 
 class RagService:
@@ -52,6 +58,10 @@ class RagService:
         self.store = store
         self.embeddings = embeddings
         self.llm = llm
+        # Collections a search of this process found: the next search of one skips the
+        # check that spares an unknown collection's embedding (the search itself still
+        # answers NotFound for a collection dropped since, and it is forgotten then).
+        self._found: set[str] = set()
 
     def index(
         self, documents: Sequence[DocumentInput], collection: str = DEFAULT_COLLECTION
@@ -134,6 +144,41 @@ class RagService:
         """Nearest chunks to the query; NotFound for an unknown collection."""
         query = self._text(query, "query")
         results, _ = self._retrieve(query, collection, top_k, score_threshold, filter)
+        return self._search_outcome(query, collection, results)
+
+    @property
+    def awaitable(self) -> bool:
+        """Whether ``search_async`` awaits the embedding without a thread (the local model)."""
+        return isinstance(self.embeddings, AwaitableEmbeddingProvider)
+
+    async def search_async(
+        self,
+        query: str,
+        collection: str = DEFAULT_COLLECTION,
+        top_k: int = 5,
+        score_threshold: float | None = 0.0,
+        filter: Mapping[str, MetadataValue] | None = None,
+    ) -> SearchOutcome:
+        """``search`` for asyncio callers: the embedding is awaited on the event loop (its
+        queue fills batches as the embeddings endpoints' does) and only the store's calls
+        take a thread.
+
+        In a thread for the whole search, the request's thread woke from the model's batch
+        and waited for the GIL before its store call could start: at 64 connections the
+        batches stayed at ~5-8 texts (~18 for embeddings/generate) with the model busy.
+        """
+        query = self._text(query, "query")
+        if collection not in self._found:  # check it before paying for an embedding
+            await asyncio.to_thread(self.store.collection_dimensions, collection)
+        vector = (await embed_async(self.embeddings, [query])).vectors[0]
+        results = await asyncio.to_thread(
+            self._search_vector, collection, vector, top_k, score_threshold, filter
+        )
+        return self._search_outcome(query, collection, results)
+
+    def _search_outcome(
+        self, query: str, collection: str, results: list[ScoredPoint]
+    ) -> SearchOutcome:
         return SearchOutcome(
             query=query,
             collection=collection,
@@ -189,6 +234,7 @@ class RagService:
         )
 
     def delete_collection(self, name: str) -> DeleteCollectionResult:
+        self._found.discard(name)
         return DeleteCollectionResult(name=name, chunks_deleted=self.store.delete_collection(name))
 
     def list_collections(self) -> list[CollectionInfo]:
@@ -214,12 +260,31 @@ class RagService:
         score_threshold: float | None,
         filter: Mapping[str, MetadataValue] | None,
     ) -> tuple[list[ScoredPoint], npt.NDArray[np.float32]]:
-        # Check the collection before paying for an embedding.
-        self.store.collection_dimensions(collection)
+        if collection not in self._found:  # check it before paying for an embedding
+            self.store.collection_dimensions(collection)
         vector = self._embed([query])[0]
-        hits = self.store.search(collection, vector, top_k, score_threshold, filter)
-        self.store.record_query(collection)
-        return hits, vector
+        return self._search_vector(collection, vector, top_k, score_threshold, filter), vector
+
+    def _search_vector(
+        self,
+        collection: str,
+        vector: npt.NDArray[np.float32],
+        top_k: int,
+        score_threshold: float | None,
+        filter: Mapping[str, MetadataValue] | None,
+    ) -> list[ScoredPoint]:
+        """The store's search, counted; remembers the collection as found, or forgets it."""
+        try:
+            hits = self.store.search(
+                collection, vector, top_k, score_threshold, filter, record=True
+            )
+        except NotFound:
+            self._found.discard(collection)
+            raise
+        if len(self._found) >= _MAX_FOUND:
+            self._found.clear()
+        self._found.add(collection)
+        return hits
 
     def _extractive(self, answer: str, sources: list[ScoredPoint]) -> QueryOutcome:
         # The sentences are ranked with the embedding model, so it is the model named.

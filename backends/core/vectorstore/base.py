@@ -119,8 +119,11 @@ class VectorStore(Protocol):
         top_k: int,
         score_threshold: float | None = None,
         filter: Mapping[str, MetadataValue] | None = None,
+        *,
+        record: bool = False,
     ) -> list[ScoredPoint]:
-        """Nearest chunks by cosine, best first; ``filter`` matches every key exactly."""
+        """Nearest chunks by cosine, best first; ``filter`` matches every key exactly.
+        ``record``: also count the search against the collection (``record_query``)."""
         ...
 
     def record_query(self, collection: str) -> None:

@@ -92,13 +92,39 @@ def search_statement(collection: str, dimensions: int, *, filtered: bool) -> sql
     # The collection is inlined as a literal so the planner can match the partial index
     # ('%' doubled: the composed text is still parsed for %s placeholders).
     quoted = sql.Literal(collection).as_string().replace("%", "%%")
-    where: sql.Composable = sql.SQL("collection = " + quoted)
+    # Only while the collection holds vectors of this size (a one-time filter, checked
+    # before the scan): a collection of another size answers no rows instead of failing
+    # the cast, so the search sends this statement before it has read the collection's row.
+    where: sql.Composable = sql.SQL(
+        "collection = {name} AND EXISTS (SELECT FROM {collections} "
+        "WHERE name = {name} AND dimensions = {dims})"
+    ).format(name=sql.SQL(quoted), collections=sql.Identifier(_C), dims=sql.Literal(dimensions))
     if filtered:
         where = sql.SQL("{} AND metadata @> %s").format(where)
     return sql.SQL(
         "SELECT id, document_id, chunk_index, text, metadata, 1 - ({col} <=> {q}) "
         "FROM {table} WHERE {where} ORDER BY {col} <=> {q} LIMIT %s"
     ).format(col=column, q=query, table=sql.Identifier(_K), where=where)
+
+
+# The search's settings, local to its transaction, read with the collection's size.
+_SEARCH_SETTINGS = f"""
+SELECT dimensions, set_config('hnsw.ef_search', %s, true),
+       set_config('hnsw.iterative_scan', 'strict_order', true)
+FROM {_C} WHERE name = %s
+"""
+# A search's count: one statement, so its row lock is taken and released by the server
+# alone (in the search's pipeline it was held until the client's next message: waiting for
+# the GIL, each count serialised the next). The commit does not wait for the WAL flush,
+# during which the lock is still held: the counter is a statistic (a crash may lose its
+# last increments). Counted only when the collection exists with the query's size.
+_COUNT_QUERY = f"""
+WITH counted AS (
+    UPDATE {_C} SET query_count = query_count + 1 WHERE name = %s AND dimensions = %s
+    RETURNING 1
+)
+SELECT set_config('synchronous_commit', 'off', true)
+"""
 
 
 # Connection-level failures (no server answer, class 08, the server going away); a
@@ -249,24 +275,35 @@ class PgVectorStore:
         top_k: int,
         score_threshold: float | None = None,
         filter: Mapping[str, MetadataValue] | None = None,
+        *,
+        record: bool = False,
     ) -> list[ScoredPoint]:
+        """One connection, one round trip for the search (the settings with the collection's
+        row, then the k-NN query, one pipelined transaction) and one for ``record``'s count.
+
+        Before, a counted search took a connection three times (the RAG service's check,
+        the search, the count) for seven round trips; at 64 connections the engine threads
+        queued for the 8 pooled connections, so few requests reached the model at once.
+        """
         if top_k < 1:
             raise InvalidInput("top_k must be at least 1")
-        with self._conn() as conn, conn.transaction():
-            row = conn.execute(
-                f"SELECT dimensions, set_config('hnsw.ef_search', %s, true),"
-                f" set_config('hnsw.iterative_scan', %s, true) FROM {_C} WHERE name = %s",
-                (str(min(max(EF_SEARCH_FLOOR, top_k), _MAX_EF_SEARCH)), "strict_order", collection),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"collection '{collection}' not found")
-            dims = int(row[0])
-            check_dimensions(collection, dims, vector)
-            params: list[Any] = [Jsonb(clean_metadata(filter))] if filter else []
-            literal = _vector_literal(vector)
-            stmt = search_statement(collection, dims, filtered=bool(filter))
-            # Placeholders in textual order: score's query vector, filter, order's vector, limit.
-            rows = conn.execute(stmt, [literal, *params, literal, top_k]).fetchall()
+        dims = int(vector.shape[-1])
+        params: list[Any] = [Jsonb(clean_metadata(filter))] if filter else []
+        literal = _vector_literal(vector)
+        stmt = search_statement(collection, dims, filtered=bool(filter))
+        ef_search = str(min(max(EF_SEARCH_FLOOR, top_k), _MAX_EF_SEARCH))
+        with self._conn() as conn:
+            with conn.pipeline(), conn.transaction():
+                head = conn.execute(_SEARCH_SETTINGS, (ef_search, collection))
+                # Placeholders in textual order: score's query vector, filter, order's, limit.
+                found = conn.execute(stmt, [literal, *params, literal, top_k])
+            row = head.fetchone()
+            rows = found.fetchall()
+            if record and row is not None:
+                conn.execute(_COUNT_QUERY, (collection, dims))
+        if row is None:
+            raise NotFound(f"collection '{collection}' not found")
+        check_dimensions(collection, int(row[0]), vector)
         hits = [
             ScoredPoint(id=i, document_id=d, chunk_index=c, text=t, metadata=m, score=float(s))
             for i, d, c, t, m, s in rows

@@ -191,9 +191,24 @@ class QdrantStore:
         top_k: int,
         score_threshold: float | None = None,
         filter: Mapping[str, MetadataValue] | None = None,
+        *,
+        record: bool = False,
     ) -> list[ScoredPoint]:
         if top_k < 1:
             raise InvalidInput("top_k must be at least 1")
+        hits = self._search(collection, vector, top_k, score_threshold, filter)
+        if record:
+            self.record_query(collection)
+        return hits
+
+    def _search(
+        self,
+        collection: str,
+        vector: npt.NDArray[np.float32],
+        top_k: int,
+        score_threshold: float | None,
+        filter: Mapping[str, MetadataValue] | None,
+    ) -> list[ScoredPoint]:
         with self._call() as client:
             check_dimensions(collection, self._require(client, collection), vector)
             response = client.query_points(

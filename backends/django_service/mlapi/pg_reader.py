@@ -30,6 +30,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
 from functools import cache
@@ -166,7 +167,10 @@ class PgReader:
         if len(set(keys)) == 1:
             row = conn.execute(_select_cache(), (keys[0],)).fetchone()
             return [None if row is None else row[0]] * len(keys)
-        found = dict(conn.execute(_select_cache_many(), (sorted(set(keys)),)).fetchall())
+        hits = Counter(keys)
+        found = dict(
+            conn.execute(_select_cache_many(), (list(hits), list(hits.values()))).fetchall()
+        )
         return [found.get(key) for key in keys]
 
     def _connect(self) -> psycopg.Connection[Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from backends.core.api.api_request import ApiRequest, Handler
+from collections.abc import Awaitable
+
+from backends.core.api.api_request import ApiRequest, AwaitableHandler, Handler
 from backends.core.api.handlers.convert import search_result, usage
 from backends.core.engine import Engine
-from backends.core.rag.results import DocumentInput
+from backends.core.rag.results import DocumentInput, SearchOutcome
 from backends.core.vectorstore.base import CollectionInfo
 from shared_schemas import rag, rag_collections, rag_search
 from shared_schemas.rag_collections import MAX_COLLECTIONS_LISTED
@@ -57,6 +59,30 @@ def search(engine: Engine, api_request: ApiRequest) -> rag_search.SearchResponse
         score_threshold=body.score_threshold,
         filter=body.filter,
     )
+    return _search_response(result)
+
+
+def search_awaitable(
+    engine: Engine, api_request: ApiRequest
+) -> Awaitable[rag_search.SearchResponse] | None:
+    if not engine.rag.awaitable:
+        return None
+    body = api_request.body_as(rag_search.SearchRequest)
+
+    async def run() -> rag_search.SearchResponse:
+        result = await engine.rag.search_async(
+            body.query,
+            collection=body.collection,
+            top_k=body.top_k,
+            score_threshold=body.score_threshold,
+            filter=body.filter,
+        )
+        return _search_response(result)
+
+    return run()
+
+
+def _search_response(result: SearchOutcome) -> rag_search.SearchResponse:
     return rag_search.SearchResponse(
         query=result.query,
         collection=result.collection,
@@ -132,6 +158,8 @@ def stats(engine: Engine, api_request: ApiRequest) -> rag_collections.RagStatsRe
         per_collection=_collections(result.per_collection),
     )
 
+
+AWAITABLE_HANDLERS: dict[str, AwaitableHandler] = {"rag_search": search_awaitable}
 
 HANDLERS: dict[str, Handler] = {
     "rag_index": index,
