@@ -15,6 +15,7 @@ from backends.core.persistence.migrations import (
     pending_message,
     pending_migrations,
 )
+from backends.core.persistence.sanitize import EncodedJson
 
 
 class SchemaNotReady(RuntimeError):
@@ -27,6 +28,8 @@ _JSONB_VERSION = b"\x01"
 
 
 def _encode_jsonb(value: Any) -> bytes:
+    if type(value) is EncodedJson:  # a log payload: its text is already made
+        return _JSONB_VERSION + value.text.encode()
     return _JSONB_VERSION + json.dumps(value).encode()
 
 
