@@ -81,6 +81,11 @@ def client_ip(forwarded_for: str | None, peer: str | None) -> str | None:
     None when the value is not an IP address.
     """
     candidate = (forwarded_for or "").rsplit(",", 1)[-1].strip() or (peer or "")
+    return _canonical_ip(candidate)
+
+
+@lru_cache(maxsize=4096)  # the same few peers and proxies: parsing one costs ~4 us
+def _canonical_ip(candidate: str) -> str | None:
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:

@@ -27,6 +27,7 @@ from backends.core.api.handlers.health import (
 from backends.core.api.metrics_page import ProcessMetrics
 from backends.core.engine import Engine
 from backends.core.settings import EngineSettings
+from backends.fastapi_service.body import BodyDeadlines
 from backends.fastapi_service.database import create_pool, ensure_schema
 from backends.fastapi_service.request_log import RequestLogWriter
 from backends.fastapi_service.response_cache import ResponseCache
@@ -45,6 +46,7 @@ class Resources:
     cache: ResponseCache
     engine_limiter: anyio.CapacityLimiter
     metrics: ProcessMetrics
+    body_deadlines: BodyDeadlines  # settings.body_timeout_s for every body read
     pool: asyncpg.Pool[Any] | None = None
     redis: aioredis.Redis[bytes] | None = None
     writer: RequestLogWriter | None = None
@@ -185,6 +187,7 @@ async def open_resources(
             cache=cache,
             engine_limiter=anyio.CapacityLimiter(settings.engine_threads),
             metrics=ProcessMetrics(engine.inference.metrics, writer.counts if writer else None),
+            body_deadlines=BodyDeadlines(settings.body_timeout_s),
             pool=pool,
             redis=redis,
             writer=writer,

@@ -56,7 +56,9 @@ def _endpoint_for(operation: Operation) -> Endpoint:
         notes: LogNotes = state["ml_notes"]
         flow = resources.flow
         settings = resources.settings
-        body = await read_body(request, operation, settings.max_body_bytes, settings.body_timeout_s)
+        body = await read_body(
+            request, operation, settings.max_body_bytes, resources.body_deadlines
+        )
         prepared = flow.prepare(operation, body, request.path_params, notes)
         result: ApiResult
         if prepared.cache_key is not None:

@@ -14,8 +14,10 @@ from backends.core.api.handlers.health import Check, ready_response
 from backends.core.api.validation import validate_path
 from backends.core.engine import Engine
 from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable
+from shared_schemas.embeddings import EmbeddingRequest
 from shared_schemas.generation import GenerateResponse
 from shared_schemas.operations import OPERATIONS, by_id
+from shared_schemas.transcription import TranscribeBase64Request, TranscribeForm
 from tests.api.examples import example_request, request_for
 from tests.core.engine_fixtures import BASE_URL, SECRET_KEY, engine_settings
 
@@ -199,3 +201,22 @@ def test_engine_readiness_checks_feed_ready_response(engine: Engine) -> None:
     )
     assert ready.status == "degraded"  # the vector store is up; no LLM is configured
     assert ready.checks["vector_store"].ok and not ready.checks["llm"].ok
+
+
+def test_the_logged_body_keeps_only_the_size_of_uploaded_bytes() -> None:
+    """Each model's binary fields are found once; a model without any is dumped as it is."""
+    form = TranscribeForm(file=b"RIFF" + bytes(96), language="en")
+    based = TranscribeBase64Request(audio="UklGRiQAAAB=", filename="a.wav")
+    plain = EmbeddingRequest(text="hello")
+    ops = by_id()
+    for _ in range(2):  # the second time from what was found the first
+        logged = [
+            ApiRequest(ops["transcription_transcribe"], form, {}, {}).loggable_body(),
+            ApiRequest(ops["transcription_transcribe_base64"], based, {}, {}).loggable_body(),
+            ApiRequest(ops["embeddings_generate"], plain, {}, {}).loggable_body(),
+        ]
+        assert logged == [
+            {**form.model_dump(mode="json", exclude={"file"}), "file": "[100 bytes omitted]"},
+            {**based.model_dump(mode="json", exclude={"audio"}), "audio": "[12 bytes omitted]"},
+            plain.model_dump(mode="json"),
+        ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -262,3 +263,82 @@ def test_a_full_buffer_drops_new_rows_and_counts_them(
         writer.close()
     assert _stored(pg, user) == [f"{user}-{i}" for i in range(3)]
     assert (counts.written, counts.overflowed, counts.pending) == (3, 2, 0)
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_every_column_of_a_request_row_is_stored_as_built(
+    kind: str, migrated_pg_url: str, pg: psycopg.Connection[Any]
+) -> None:
+    """The FastAPI writer sends a batch by COPY (binary jsonb and inet), Django's by
+    executemany: both store the same values, column by column."""
+    user = f"columns-{uuid.uuid4().hex[:8]}"
+    records = [
+        _record(
+            user, 0, request_payload={"text": "naïve ✓ \u2028", "top_k": 3, "n": None},
+            response_payload={"results": [{"score": 0.125, "ids": [1, 2]}], "ok": True},
+            ip_address="203.0.113.7", user_agent="agent/1.0", organization_id="org-1",
+            api_key_id="key-1", credits_charged=3, error_message="détail",
+        ),
+        dataclasses.replace(
+            _record(user, 1, ip_address="2001:db8::5", shadow=True), status_code=503
+        ),
+        _record(user, 2),  # every optional column NULL
+    ]  # fmt: skip
+    writer = _open(kind, migrated_pg_url)
+    try:
+        for record in records:
+            writer.submit(record)
+        writer.flush()
+    finally:
+        writer.close()
+    rows = pg.execute(
+        "SELECT id, user_id, organization_id, service_name, endpoint, method, request_payload,"
+        " response_payload, status_code, error_message, duration_ms, credits_charged,"
+        " host(ip_address), masklen(ip_address), user_agent, request_id, created_at,"
+        " api_key_id, shadow"
+        " FROM ml_service_requests WHERE user_id = %s ORDER BY request_id",
+        (user,),
+    ).fetchall()
+    expected = [
+        (
+            r.id, r.user_id, r.organization_id, r.service_name, r.endpoint, r.method,
+            r.request_payload, r.response_payload, r.status_code, r.error_message,
+            r.duration_ms, r.credits_charged, r.ip_address, _host_bits(r.ip_address), r.user_agent,
+            r.request_id,
+            r.created_at, r.api_key_id, r.shadow,
+        )
+        for r in records
+    ]  # fmt: skip
+    assert rows == expected
+
+
+def _host_bits(address: str | None) -> int | None:
+    """A host address is stored with a full-length mask (asyncpg's codec stores it so)."""
+    return None if address is None else ipaddress.ip_address(address).max_prefixlen
+
+
+def test_the_fastapi_pool_reads_jsonb_and_inet_as_asyncpg_does(migrated_pg_url: str) -> None:
+    """Its binary codecs (for the COPY) decode what Postgres sends like asyncpg's own."""
+
+    async def read() -> list[Any]:
+        pool = await create_pool(migrated_pg_url, 1)
+        try:
+            return [
+                await pool.fetchval("SELECT $1::jsonb", {"a": ["é", 1.5, None]}),
+                await pool.fetchval("""SELECT '{"b": [true, "\\u00e9"]}'::jsonb"""),
+                await pool.fetchval("SELECT $1::inet", "192.0.2.1"),
+                await pool.fetchval("SELECT $1::inet", "2001:db8::1"),
+                await pool.fetchval("SELECT '10.1.2.3/8'::inet"),
+                await pool.fetchval("SELECT host($1::inet)", "::ffff:192.0.2.9"),
+            ]
+        finally:
+            await pool.close()
+
+    assert asyncio.run(read()) == [
+        {"a": ["é", 1.5, None]},
+        {"b": [True, "é"]},
+        ipaddress.ip_address("192.0.2.1"),
+        ipaddress.ip_address("2001:db8::1"),
+        ipaddress.ip_interface("10.1.2.3/8"),
+        "::ffff:192.0.2.9",
+    ]

@@ -8,6 +8,7 @@ import pytest
 from backends.core.persistence.cache_keys import cache_key
 from backends.core.persistence.categories import endpoint_category
 from backends.core.persistence.sanitize import (
+    EncodedJson,
     loggable_invalid_body,
     redact_text,
     sanitize_payload,
@@ -105,3 +106,24 @@ def test_deep_values_are_cut_at_the_depth_limit() -> None:
 def test_values_jsonb_refuses_are_replaced() -> None:
     cleaned = sanitize_payload({"x": float("inf"), "y": float("nan"), "s": "a\ud800b\x00"})
     assert cleaned == {"x": None, "y": None, "s": "a?b"}
+
+
+def test_a_sanitised_object_carries_the_json_text_of_itself() -> None:
+    """The text a writer may send instead of encoding the object again is the cleaned
+    object's (secrets redacted), and the object is still a plain-looking dict."""
+    payload = {
+        "api_key": "sk-live-1",
+        "text": "naïve \x00✓",
+        "top_k": 3,
+        "nested": [{"token": "t"}],
+    }
+    cleaned = sanitize_payload(payload)
+    assert isinstance(cleaned, EncodedJson)
+    assert cleaned == json.loads(cleaned.text)
+    assert cleaned == {
+        "api_key": "[redacted]", "text": "naïve ✓", "top_k": 3, "nested": [{"token": "[redacted]"}],
+    }  # fmt: skip
+    assert "sk-live-1" not in cleaned.text
+    # a truncated payload or a non-object is left to the writer to encode
+    assert not isinstance(sanitize_payload({"texts": ["x" * 1_999] * 40}), EncodedJson)
+    assert sanitize_payload(["a", 1]) == ["a", 1]

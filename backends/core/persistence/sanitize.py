@@ -31,6 +31,18 @@ def _is_secret(key: str) -> bool:
     return any(part in lowered for part in SECRET_KEY_PARTS)
 
 
+class EncodedJson(dict[str, Any]):
+    """A sanitised JSON object that keeps the text ``sanitize_payload`` encoded it to, so a
+    writer can send that text instead of encoding the object again (the FastAPI pool's
+    jsonb codec does). Still the dict itself for everything else."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str) -> None:
+        super().__init__(value)
+        self.text = text
+
+
 def sanitize_payload(value: Any) -> Any:
     """Redact secrets, drop audio bytes, make it strict JSON jsonb takes, truncate.
 
@@ -41,7 +53,7 @@ def sanitize_payload(value: Any) -> Any:
     encoded = json.dumps(cleaned, ensure_ascii=False, default=str, allow_nan=False)
     # a character is at most 4 UTF-8 bytes: most payloads fit without encoding them
     if len(encoded) * 4 <= MAX_PAYLOAD_BYTES or len(encoded.encode()) <= MAX_PAYLOAD_BYTES:
-        return cleaned
+        return EncodedJson(cleaned, encoded) if isinstance(cleaned, dict) else cleaned
     return {"_truncated": True, "_original_bytes": len(encoded.encode()), "preview": encoded[:2000]}
 
 

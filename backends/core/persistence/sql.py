@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import re
 
-INSERT_REQUEST = """
-INSERT INTO ml_service_requests (
-    id, user_id, organization_id, service_name, endpoint, method, request_payload,
-    response_payload, status_code, error_message, duration_ms, credits_charged, ip_address,
-    user_agent, request_id, created_at, api_key_id, shadow
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+REQUEST_TABLE = "ml_service_requests"
+# The columns of a request row, in the order of records.request_params: INSERT_REQUEST's
+# and the COPY the asyncpg writer sends a batch with (one statement for the whole batch).
+REQUEST_COLUMNS = (
+    "id", "user_id", "organization_id", "service_name", "endpoint", "method", "request_payload",
+    "response_payload", "status_code", "error_message", "duration_ms", "credits_charged",
+    "ip_address", "user_agent", "request_id", "created_at", "api_key_id", "shadow",
+)  # fmt: skip
+INSERT_REQUEST = f"""
+INSERT INTO {REQUEST_TABLE} ({", ".join(REQUEST_COLUMNS)})
+VALUES ({", ".join(f"${n}" for n in range(1, len(REQUEST_COLUMNS) + 1))})
 """
 
 UPSERT_USAGE = """
