@@ -7,6 +7,7 @@ placeholders are %s; every $n appears once and in order, so the conversion is po
 from __future__ import annotations
 
 import re
+from functools import cache
 
 REQUEST_TABLE = "ml_service_requests"
 # The columns of a request row, in the order of records.request_params: INSERT_REQUEST's
@@ -87,6 +88,7 @@ ORDER BY created_at DESC LIMIT $1
 _PLACEHOLDER = re.compile(r"\$\d+")
 
 
+@cache  # its arguments are this module's statements: a few, each converted once
 def as_pyformat(statement: str) -> str:
     """`$1, $2` -> `%s, %s` for DB-API drivers (each placeholder used once, in order)."""
     numbers = [int(m.group()[1:]) for m in _PLACEHOLDER.finditer(statement)]

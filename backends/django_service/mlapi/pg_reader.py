@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
-from functools import cache
 from typing import Any
 
 import psycopg
@@ -46,16 +45,6 @@ logger = logging.getLogger(__name__)
 _Job = tuple[str | None, Sequence[Any], float, "Future[Any]"]
 # Cache reads answered by one statement at most (a batch of the model is 32 texts)
 MAX_COALESCED = 64
-
-
-@cache
-def _select_cache() -> str:
-    return sql.as_pyformat(sql.SELECT_CACHE)
-
-
-@cache
-def _select_cache_many() -> str:
-    return sql.as_pyformat(sql.SELECT_CACHE_MANY)
 
 
 class PgReader:
@@ -165,12 +154,11 @@ class PgReader:
             return [None if row is None else row[0]]
         keys = [str(params[0]) for _, params, _, _ in jobs]
         if len(set(keys)) == 1:
-            row = conn.execute(_select_cache(), (keys[0],)).fetchone()
+            row = conn.execute(sql.as_pyformat(sql.SELECT_CACHE), (keys[0],)).fetchone()
             return [None if row is None else row[0]] * len(keys)
         hits = Counter(keys)
-        found = dict(
-            conn.execute(_select_cache_many(), (list(hits), list(hits.values()))).fetchall()
-        )
+        many = sql.as_pyformat(sql.SELECT_CACHE_MANY)
+        found = dict(conn.execute(many, (list(hits), list(hits.values()))).fetchall())
         return [found.get(key) for key in keys]
 
     def _connect(self) -> psycopg.Connection[Any]:

@@ -13,7 +13,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import psycopg
@@ -49,11 +48,6 @@ def is_refusal(exc: BaseException) -> bool:
         # when a DataError/ProgrammingError, else the connection failed (OperationalError)
         return isinstance(exc, psycopg.DataError | psycopg.ProgrammingError)
     return isinstance(exc, ValueError | TypeError)
-
-
-@cache
-def _pyformat(statement: str) -> str:
-    return sql.as_pyformat(statement)
 
 
 class BackgroundWriter:
@@ -206,8 +200,8 @@ class BackgroundWriter:
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cur:
             if records:
-                cur.executemany(_pyformat(sql.INSERT_REQUEST), map(_insert_params, records))
-                cur.executemany(_pyformat(sql.UPSERT_USAGE), usage_upserts(records))
+                cur.executemany(sql.as_pyformat(sql.INSERT_REQUEST), map(_insert_params, records))
+                cur.executemany(sql.as_pyformat(sql.UPSERT_USAGE), usage_upserts(records))
             found = self._count_hits(cur, hits)
         self._written += len(records)
         for key, count in hits.items():  # only once the increments are committed
@@ -221,7 +215,7 @@ class BackgroundWriter:
         """
         found: dict[str, bool] = {}
         for key, count in sorted(hits.items()):
-            cur.execute(_pyformat(sql.INCREMENT_CACHE_HITS), (count, key))
+            cur.execute(sql.as_pyformat(sql.INCREMENT_CACHE_HITS), (count, key))
             found[key] = bool(cur.rowcount)
         return found
 
@@ -230,14 +224,14 @@ class BackgroundWriter:
         params = [cache_params(row) for row in sorted(rows, key=lambda r: r.key)]
         try:
             with conn.transaction(), conn.cursor() as cur:
-                cur.executemany(_pyformat(sql.UPSERT_CACHE), params)
+                cur.executemany(sql.as_pyformat(sql.UPSERT_CACHE), params)
             return
         except psycopg.DataError:
             pass
         for one in params:
             try:
                 with conn.transaction(), conn.cursor() as cur:
-                    cur.execute(_pyformat(sql.UPSERT_CACHE), one)
+                    cur.execute(sql.as_pyformat(sql.UPSERT_CACHE), one)
             except psycopg.DataError:
                 logger.warning("postgres refused a cache row for %s", one[2], exc_info=True)
 
