@@ -125,3 +125,27 @@ def test_cache_reads_waiting_together_are_one_statement(migrated_pg_url: str) ->
     hits = _hits(migrated_pg_url, one, two)
     assert (hits[one][0], hits[two][0]) == (2, 1)
     assert hits[one][1] == hits[two][1], "not one statement"
+
+
+def test_reads_of_one_key_waiting_together_count_a_hit_each(migrated_pg_url: str) -> None:
+    """Two requests that missed Redis on the same key and wait together: both get the
+    row, and it counts two hits (as FastAPI's coalesced read does); a lone read, one."""
+    key = "mlcache:django-same-key"
+    _store(migrated_pg_url, key)
+    reader = PgReader(migrated_pg_url, connect_timeout_s=5, threads=1)
+    try:
+        reader.fetch_value("SELECT 1", (), 5)  # connected
+        busy = threading.Thread(
+            target=reader.fetch_value, args=("SELECT pg_sleep(0.5)", (), 5), daemon=True
+        )
+        busy.start()
+        time.sleep(0.1)  # the one reader thread is in pg_sleep
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda k: reader.fetch_cache(k, 5), [key, key]))
+        busy.join(5)
+        assert answers == [{"key": key}, {"key": key}]
+        assert _hits(migrated_pg_url, key)[key][0] == 2
+        assert reader.fetch_cache(key, 5) == {"key": key}
+        assert _hits(migrated_pg_url, key)[key][0] == 3
+    finally:
+        reader.close()

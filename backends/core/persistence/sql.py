@@ -52,8 +52,8 @@ RETURNING response_data
 
 # The same read for several keys in one round trip, both backends: the keys of the
 # requests that missed while the previous read ran, each with how many requests asked for
-# it (its hits). One waiting read uses SELECT_CACHE, which costs Postgres less (~10 us
-# against ~50 us; ~5 us per key at 8 keys).
+# it (its hits). Django's reader sends a lone read as SELECT_CACHE, which costs Postgres
+# less (~10 us against ~50 us; ~5 us per key at 8 keys); FastAPI sends every read as this.
 SELECT_CACHE_MANY = """
 UPDATE ml_service_cache AS c SET hit_count = c.hit_count + w.hits, last_hit_at = now()
 FROM unnest($1::text[], $2::int[]) AS w(cache_key, hits)
