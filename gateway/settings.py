@@ -117,7 +117,7 @@ class GatewaySettings(BaseSettings):
     # Mirrors in flight at once; a request beyond it is not mirrored (counted as dropped).
     shadow_max_inflight: int = Field(default=16, ge=1)
     # Mirrors held by the gateway for the worker process (gateway/shadow_worker.py): waiting
-    # for the next hand-off, for the worker to start, or for the pipe to take the last
+    # for the next hand-off, for a dead worker's replacement, or for the pipe to take the last
     # batch; beyond it a sampled request is not mirrored (counted as dropped).
     shadow_compare_queue: int = Field(default=64, ge=1)
     shadow_timeout_s: float = Field(default=30.0, gt=0)
