@@ -58,11 +58,19 @@ class TopK:
 
     The items themselves are then compared position by position only where both sides
     agree on the id, so a swapped pair of near-equal scores is not reported twice.
+
+    With ``score`` named, equal scores have no order: an id only one side ranks in its
+    top ``k`` still counts as shared when its score is within ``tie`` of the other side's
+    cut-off (the ``k``-th score), because the other side could have ranked it there. Two
+    documents of the same text score alike, and which of them fills the last place then
+    depends on the last bits of the query vector.
     """
 
     key: str
     k: int = 5
     minimum_overlap: float = 1.0
+    score: str | None = None
+    tie: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +217,18 @@ class _Walk:
         ids_a = [_key_of(item, rule.key) for item in a[: rule.k]]
         ids_b = [_key_of(item, rule.key) for item in b[: rule.k]]
         wanted = max(len(ids_a), len(ids_b))
-        overlap = len(set(ids_a) & set(ids_b)) / wanted if wanted else 1.0
+        shared = len(set(ids_a) & set(ids_b))
+        if shared < wanted and _tied_at_cutoff(rule, a, b) and _tied_at_cutoff(rule, b, a):
+            shared = wanted
+        overlap = shared / wanted if wanted else 1.0
         if overlap < rule.minimum_overlap:
             detail = f"top-{rule.k} overlap {overlap:.2f} < {rule.minimum_overlap}"
+            if rule.score is not None:  # what a tie would have had to match
+                cutoffs = [
+                    _score_of(side[-1], rule.score) if side else None
+                    for side in (a[: rule.k], b[: rule.k])
+                ]
+                detail += f" (last {rule.score}s {cutoffs[0]} / {cutoffs[1]})"
             self.differ(path, pattern, "top_k", detail, ids_a, ids_b)
             return
         by_id = {_key_of(item, rule.key): item for item in b}
@@ -219,6 +236,32 @@ class _Walk:
             other = by_id.get(_key_of(item, rule.key))
             if other is not None:
                 self.compare(f"{path}[{index}]", pattern + "[]", item, other)
+
+
+def _tied_at_cutoff(rule: TopK, ranked: list[Any], other: list[Any]) -> bool:
+    """Whether every id of ``ranked``'s top k missing from ``other``'s top k ties with
+    ``other``'s k-th score (so ``other`` could have ranked it in its place)."""
+    if rule.score is None or len(other) < rule.k:  # a short list was not cut: nothing tied out
+        return False
+    cutoff = _score_of(other[rule.k - 1], rule.score)
+    if cutoff is None:
+        return False
+    kept = {_key_of(item, rule.key) for item in other[: rule.k]}
+    # the other side's own score for an id when it lists it further down
+    scored = {_key_of(item, rule.key): _score_of(item, rule.score) for item in other}
+    for item in ranked[: rule.k]:
+        key = _key_of(item, rule.key)
+        if key in kept:
+            continue
+        score = scored[key] if key in scored else _score_of(item, rule.score)
+        if score is None or abs(score - cutoff) > rule.tie:
+            return False
+    return True
+
+
+def _score_of(item: Any, name: str) -> float | None:
+    value: Any = item.get(name) if isinstance(item, dict) else None
+    return float(value) if _is_number(value) else None
 
 
 def _key_of(item: Any, key: str) -> str:
@@ -279,7 +322,7 @@ def shown(value: Any) -> Any:
 
 _SCORE = Close(1e-4)  # model scores printed with 4 digits in the examples; a real change is larger
 _RESULTS: dict[str, Rule] = {
-    "results": TopK("document_id"),
+    "results": TopK("document_id", score="score", tie=_SCORE.tolerance),
     "results[].score": _SCORE,
 }
 
@@ -295,7 +338,11 @@ COMPARATORS: dict[str, Comparator] = {
     "rag_index_document": Comparator(),
     "rag_search": Comparator(_RESULTS),
     "rag_query": Comparator(
-        {"answer": GeneratedText(), "sources": TopK("document_id"), "sources[].score": _SCORE},
+        {
+            "answer": GeneratedText(),
+            "sources": TopK("document_id", score="score", tie=_SCORE.tolerance),
+            "sources[].score": _SCORE,
+        },
         deterministic=False,
     ),
     "rag_collections": Comparator({"collections": AsSet()}),
@@ -309,7 +356,7 @@ COMPARATORS: dict[str, Comparator] = {
             "sentiment.scores.positive": _SCORE,
             "sentiment.scores.negative": _SCORE,
             "sentiment.scores.neutral": _SCORE,
-            "keywords.keywords": TopK("keyword"),
+            "keywords.keywords": TopK("keyword", score="score", tie=_SCORE.tolerance),
             "keywords.keywords[].score": _SCORE,
         }
     ),
@@ -318,7 +365,10 @@ COMPARATORS: dict[str, Comparator] = {
         deterministic=False,
     ),
     "analysis_classify": Comparator(
-        {"classifications": TopK("category"), "classifications[].confidence": _SCORE}
+        {
+            "classifications": TopK("category", score="confidence", tie=_SCORE.tolerance),
+            "classifications[].confidence": _SCORE,
+        }
     ),
     "analysis_summarize": Comparator({"key_points": AsSet()}),
     "analysis_sentiment": Comparator(
@@ -330,7 +380,12 @@ COMPARATORS: dict[str, Comparator] = {
             "scores.neutral": _SCORE,
         }
     ),
-    "analysis_keywords": Comparator({"keywords": TopK("keyword"), "keywords[].score": _SCORE}),
+    "analysis_keywords": Comparator(
+        {
+            "keywords": TopK("keyword", score="score", tie=_SCORE.tolerance),
+            "keywords[].score": _SCORE,
+        }
+    ),
     # calibration_samples grows when post-analyze records a sample between the two requests
     "complexity_pre_estimate": Comparator(
         {"calibration_samples": Ignore(), "calibrated": Ignore(), "estimated_hours": _SCORE},

@@ -61,6 +61,43 @@ def test_differences_are_named_by_path(
     assert _paths(operation_id, a, b) == expected
 
 
+def _ranked(*pairs: tuple[str, float]) -> dict[str, Any]:
+    return {"results": [{"document_id": doc, "score": score} for doc, score in pairs]}
+
+
+_FIRST_FOUR = (("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6))
+
+
+def test_a_tie_at_the_cut_off_may_be_filled_by_either_document() -> None:
+    # e and f score alike: which one takes fifth place is not a difference
+    a = _ranked(*_FIRST_FOUR, ("e", 0.5), ("f", 0.5))
+    b = _ranked(*_FIRST_FOUR, ("f", 0.50003), ("e", 0.5))
+    assert _paths("rag_search", a, b) == []
+
+
+def test_a_different_document_above_the_cut_off_is_still_a_difference() -> None:
+    a = _ranked(*_FIRST_FOUR, ("e", 0.5), ("f", 0.4))
+    b = _ranked(*_FIRST_FOUR, ("f", 0.5), ("e", 0.4))
+    assert _paths("rag_search", a, b) == ["$.results"]
+    # a tie below the cut-off does not excuse a different document at it
+    c = _ranked(("a", 0.9), ("b", 0.8), ("c", 0.7), ("x", 0.6), ("e", 0.5))
+    assert _paths("rag_search", _ranked(*_FIRST_FOUR, ("e", 0.5)), c) == ["$.results"]
+
+
+def test_a_short_list_has_no_cut_off_to_tie_at() -> None:
+    a = _ranked(("a", 0.9), ("b", 0.5))
+    b = _ranked(("a", 0.9), ("c", 0.5))
+    assert _paths("rag_search", a, b) == ["$.results"]
+    assert _paths("rag_search", a, _ranked()) == ["$.results"]
+
+
+def test_a_ranking_difference_shows_both_cut_off_scores() -> None:
+    a = _ranked(*_FIRST_FOUR, ("e", 0.5))
+    b = _ranked(*_FIRST_FOUR, ("x", 0.45))
+    (diff,) = comparator_for("rag_search").diff(a, b)
+    assert diff.detail == "top-5 overlap 0.80 < 1.0 (last scores 0.5 / 0.45)"
+
+
 @pytest.mark.parametrize(("temperature", "expected"), [(0, ["$.text"]), (0.8, [])])
 def test_generated_text_is_exact_only_at_temperature_zero(
     temperature: float, expected: list[str]
