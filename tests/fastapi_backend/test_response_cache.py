@@ -234,3 +234,45 @@ async def test_a_failed_redis_write_still_answers(redis_url: str) -> None:
         finally:
             proxy.thaw()
             await redis.aclose()  # type: ignore[attr-defined]
+
+
+async def test_concurrent_reads_share_one_redis_read(redis_url: str) -> None:
+    """Keys asked while a Redis read runs are read together in the next one (MGET), each
+    request getting its own body or miss, in two round trips instead of one per key."""
+    with relay_to(redis_url) as proxy:
+        redis = aioredis.Redis.from_url(_through(proxy, redis_url))
+        cache = ResponseCache(None, redis, None, "test", 60)
+        bodies = {f"mlcache:get-{n}": b'{"n":%d}' % n for n in range(4)}
+        try:
+            await redis.mset(bodies)  # type: ignore[arg-type]  # its stub: keys str | bytes
+            asked = [*bodies, "mlcache:get-none", *bodies, "mlcache:get-1"]
+            sent = proxy.sent
+            answers = await asyncio.gather(*(cache.get(key) for key in asked))
+            assert answers == [bodies.get(key) for key in asked]
+            assert proxy.sent - sent <= 2, "one GET for the first key, one MGET for the rest"
+        finally:
+            await redis.delete(*bodies)
+            await redis.aclose()  # type: ignore[attr-defined]
+
+
+async def test_reads_waiting_on_a_frozen_redis_are_misses(redis_url: str) -> None:
+    """Redis frozen: every read queued behind one that times out is answered as a miss,
+    and the breaker keeps the next ones away."""
+    with relay_to(redis_url) as proxy:
+        redis = aioredis.Redis.from_url(
+            _through(proxy, redis_url), socket_timeout=1.0, socket_connect_timeout=1.0
+        )
+        cache = ResponseCache(None, redis, None, "test", 60)
+        try:
+            await redis.ping()
+            proxy.freeze()
+            started = time.monotonic()
+            gets = (cache.get(f"mlcache:frozen-{n}") for n in range(6))
+            assert await asyncio.wait_for(asyncio.gather(*gets), timeout=10) == [None] * 6
+            assert time.monotonic() - started < 5  # no read waits past its own timeout
+            sent = proxy.sent
+            assert await cache.get("mlcache:frozen-next") is None
+            assert proxy.sent == sent  # the breaker: not tried
+        finally:
+            proxy.thaw()
+            await redis.aclose()  # type: ignore[attr-defined]
