@@ -49,6 +49,14 @@ class ResponseCache:
         # futures; one read runs at a time (``_read_pending``).
         self._pending: dict[str, list[asyncio.Future[Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
+        # Keys waiting for the next Redis read, with their requests' futures; one read at
+        # a time (``_read_redis_pending``).
+        self._redis_reads: dict[str, list[asyncio.Future[bytes | None]]] = {}
+        self._redis_reader: asyncio.Task[None] | None = None
+        # Bodies waiting for the next Redis write, with their requests' futures; one
+        # pipeline is sent at a time (``_write_pending``).
+        self._writes: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._writer_task: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> bytes | None:
         """The cached JSON body, or None. Hits are counted in ml_service_cache."""
@@ -57,14 +65,7 @@ class ResponseCache:
                 self._writer.record_cache_hit(key)
             return remembered
         if self._redis is not None and self._redis_breaker.allow():
-            try:
-                cached: bytes | None = await self._redis.get(key)
-            except Exception:
-                self._redis_breaker.failed()
-                logger.warning("redis cache read failed", exc_info=True)
-                cached = None
-            else:
-                self._redis_breaker.succeeded()
+            cached = await self._read_redis(key)
             if cached is not None:
                 if self._writer is not None:
                     self._writer.record_cache_hit(key)
@@ -79,6 +80,61 @@ class ResponseCache:
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         await self._keep(key, body)
         return body
+
+    async def _read_redis(self, key: str) -> bytes | None:
+        """The key's body in Redis; None for a miss or a failed read.
+
+        Keys asked while a Redis read runs are read together in the next one (MGET), as
+        the bodies kept are written (``_keep``): each uncached request's GET on its own
+        cost the event loop ~60 us of redis-py, a key of an MGET of 20 ~10. A key that
+        finds no read running is read at once (a plain GET).
+        """
+        waiter: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._redis_reads.setdefault(key, []).append(waiter)
+        if self._redis_reader is None:
+            self._redis_reader = asyncio.ensure_future(self._read_redis_pending())
+        return await waiter
+
+    async def _read_redis_pending(self) -> None:
+        """Read the waiting keys from Redis, one command at a time, until none are left; a
+        failed read opens the breaker and answers its keys, and those queued behind it, as
+        misses."""
+        redis = self._redis
+        assert redis is not None
+        batch: dict[str, list[asyncio.Future[bytes | None]]] = {}
+        try:
+            while self._redis_reads:
+                batch, self._redis_reads = self._redis_reads, {}
+                keys = list(batch)
+                try:
+                    if len(keys) == 1:
+                        bodies: list[bytes | None] = [await redis.get(keys[0])]
+                    else:
+                        bodies = await redis.mget(keys)
+                except Exception:
+                    self._redis_breaker.failed()
+                    logger.warning("redis cache read failed", exc_info=True)
+                    # the keys queued meanwhile are misses too: a frozen Redis costs one
+                    # timeout, and the breaker keeps new ones away
+                    for key, waiters in self._redis_reads.items():
+                        batch.setdefault(key, []).extend(waiters)
+                    self._redis_reads = {}
+                    keys = list(batch)
+                    bodies = [None] * len(keys)
+                else:
+                    self._redis_breaker.succeeded()
+                for key, body in zip(keys, bodies, strict=True):
+                    for waiter in batch[key]:
+                        if not waiter.done():  # given up (cancelled)
+                            waiter.set_result(body)
+                batch = {}
+        finally:
+            self._redis_reader = None
+            for waiters in (*batch.values(), *self._redis_reads.values()):  # when cancelled
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+            self._redis_reads = {}
 
     async def _read_record(self, key: str) -> Any:
         """The cached row's data; None for a miss, or when the read failed or took longer
@@ -170,15 +226,54 @@ class ResponseCache:
             self._writer.put_cache(row)
 
     async def _keep(self, key: str, body: bytes) -> None:
-        """Keep a body in this process's memory layer and in Redis (each when configured)."""
+        """Keep a body in this process's memory layer and in Redis (each when configured).
+
+        Returns once Redis has it (the next identical request, on any backend, hits).
+        Bodies kept while a Redis write runs go together in the next one, one pipeline
+        of SETs: at 64 connections of uncached embeddings a batch's answers all arrive
+        at once, and each SET on its own cost the event loop ~75 us of redis-py (a
+        pipelined one ~20). A body that finds no write running is sent at once.
+        """
         if self._memory is not None:
             self._memory.put(key, body)
         if self._redis is None or not self._redis_breaker.allow():
             return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append((key, body, done))
+        if self._writer_task is None:
+            self._writer_task = asyncio.ensure_future(self._write_pending())
+        await done
+
+    async def _write_pending(self) -> None:
+        """Send the waiting bodies to Redis, one pipeline at a time, until none are left.
+        A failed write opens the breaker (the bodies stay in memory and in the Postgres
+        record); its waiters go on as if it had worked: the cache is optional."""
+        redis = self._redis
+        assert redis is not None
+        batch: list[tuple[str, bytes, asyncio.Future[None]]] = []
         try:
-            await self._redis.set(key, body, ex=self._ttl_s)
-        except Exception:
-            self._redis_breaker.failed()
-            logger.warning("redis cache write failed", exc_info=True)
-        else:
-            self._redis_breaker.succeeded()
+            while self._writes:
+                batch, self._writes = self._writes, []
+                try:
+                    if len(batch) == 1:  # alone: a plain SET costs less than a pipeline
+                        key, body, _ = batch[0]
+                        await redis.set(key, body, ex=self._ttl_s)
+                    else:
+                        async with redis.pipeline(transaction=False) as pipe:
+                            for key, body, _ in batch:
+                                pipe.set(key, body, ex=self._ttl_s)
+                            await pipe.execute()
+                except Exception:
+                    self._redis_breaker.failed()
+                    logger.warning("redis cache write failed", exc_info=True)
+                else:
+                    self._redis_breaker.succeeded()
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._writer_task = None
+            for _, _, done in batch + self._writes:  # only when cancelled (shutdown)
+                if not done.done():
+                    done.set_result(None)
+            self._writes = []

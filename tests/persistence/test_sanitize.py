@@ -127,3 +127,19 @@ def test_a_sanitised_object_carries_the_json_text_of_itself() -> None:
     # a truncated payload or a non-object is left to the writer to encode
     assert not isinstance(sanitize_payload({"texts": ["x" * 1_999] * 40}), EncodedJson)
     assert sanitize_payload(["a", 1]) == ["a", 1]
+
+
+def test_a_value_that_is_not_json_is_stored_as_clean_text() -> None:
+    """A value JSON has no form for is stored as its str(), cleaned like any other text:
+    jsonb refuses a NUL (json.dumps wrote it as the \\u0000 escape) and a lone surrogate
+    cannot be sent as UTF-8."""
+
+    class Odd:
+        def __str__(self) -> str:
+            return "a\x00b\ud800c"
+
+    cleaned = sanitize_payload({"value": Odd(), "vector": [0.25, 1, float("nan")]})
+    assert isinstance(cleaned, EncodedJson)
+    assert "\\u0000" not in cleaned.text
+    cleaned.text.encode()  # UTF-8, as the writer sends it
+    assert json.loads(cleaned.text) == {"value": "ab?c", "vector": [0.25, 1, None]}

@@ -88,3 +88,26 @@ def test_pyformat_sql_works_with_a_dbapi_driver(migrated_pg_url: str) -> None:
             "SELECT total_requests FROM ml_service_usage WHERE organization_id = 'org-x'"
         ).fetchone()
     assert count == (1,)
+
+
+async def test_a_cached_answer_is_stored_uncompressed(migrated_pg_url: str) -> None:
+    """An embeddings answer (~8 KB of JSON) goes out of line without pglz: compressing
+    it cost Postgres about as much CPU as the rest of its upsert (migration 0006)."""
+    answer = json.dumps({"embedding": [0.123456789 * i for i in range(384)], "model": "m"})
+    key = "mlcache:uncompressed"
+    conn = await asyncpg.connect(migrated_pg_url)
+    try:
+        await conn.execute(sql.UPSERT_CACHE, key, "h", "/api/v1/embeddings/generate",
+                           "test", answer, 60, len(answer))  # fmt: skip
+        row = await conn.fetchrow(
+            "SELECT response_data::text, pg_column_compression(response_data)"
+            " FROM ml_service_cache WHERE cache_key = $1",
+            key,
+        )
+        assert row is not None
+        stored, compression = row
+        assert json.loads(stored) == json.loads(answer)
+        assert compression is None, f"stored with {compression} compression"
+    finally:
+        await conn.execute("DELETE FROM ml_service_cache WHERE cache_key = $1", key)
+        await conn.close()

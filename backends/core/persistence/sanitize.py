@@ -7,6 +7,8 @@ import math
 from functools import lru_cache
 from typing import Any
 
+from pydantic_core import to_json
+
 from backends.core.vectorstore.sanitize import clean_text
 
 SECRET_KEY_PARTS = ("key", "token", "secret", "password", "authorization", "credential")
@@ -50,11 +52,18 @@ def sanitize_payload(value: Any) -> Any:
     would make Postgres refuse the whole log batch it is written with.
     """
     cleaned = _clean(value)
-    encoded = json.dumps(cleaned, ensure_ascii=False, default=str, allow_nan=False)
-    # a character is at most 4 UTF-8 bytes: most payloads fit without encoding them
-    if len(encoded) * 4 <= MAX_PAYLOAD_BYTES or len(encoded.encode()) <= MAX_PAYLOAD_BYTES:
+    # pydantic-core's encoder, not json.dumps: an embeddings answer logs 50 floats, and
+    # Python's float repr made json.dumps ~26 us of a ~53 us call (~5 us here). Compact
+    # separators; any value that is not JSON is stored as its text, as json's default=str.
+    raw = to_json(cleaned, fallback=_as_text)
+    encoded = raw.decode()
+    if len(raw) <= MAX_PAYLOAD_BYTES:
         return EncodedJson(cleaned, encoded) if isinstance(cleaned, dict) else cleaned
-    return {"_truncated": True, "_original_bytes": len(encoded.encode()), "preview": encoded[:2000]}
+    return {"_truncated": True, "_original_bytes": len(raw), "preview": encoded[:2000]}
+
+
+def _as_text(value: Any) -> str:
+    return clean_text(str(value))
 
 
 def _clean(value: Any, key: str | None = None, depth: int = 0) -> Any:
@@ -72,7 +81,13 @@ def _clean(value: Any, key: str | None = None, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {clean_text(str(k)): _clean(v, str(k), depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        items = [_clean(v, None, depth + 1) for v in value[:MAX_LIST_ITEMS]]
+        # numbers (a vector's) pass as they are: the checks below cost ~0.4 us an item
+        items = [
+            v
+            if (t := type(v)) is int or (t is float and math.isfinite(v))
+            else _clean(v, None, depth + 1)
+            for v in value[:MAX_LIST_ITEMS]
+        ]
         if len(value) > MAX_LIST_ITEMS:
             items.append(f"[{len(value) - MAX_LIST_ITEMS} more items omitted]")
         return items
