@@ -50,6 +50,9 @@ class Incoming:
     credential: str | None
     client_ip: str
     path: str = ""
+    # Neither Content-Length (other than 0) nor Transfer-Encoding: by HTTP/1.1 framing the
+    # request has no body, and the server has already read all of it.
+    bodyless: bool = False
 
     def attribute(self, user_id: str | None, organization_id: str | None, key_id: str) -> None:
         """Add who called (from the API key) to the headers forwarded upstream."""
@@ -68,10 +71,13 @@ def read_request(scope: Scope, strip_credentials: bool, gateway_secret: bytes = 
     request_id = forwarded_for = host = credential = None
     content_length: int | None = None
     connection_tokens: set[bytes] | None = None
+    framed = False  # Content-Length or Transfer-Encoding seen
     for name, value in scope["headers"]:
         if name in HOP_BY_HOP:
             if name == b"connection":
                 connection_tokens = {t.strip().lower() for t in value.split(b",")}
+            elif name == b"transfer-encoding":
+                framed = True
             continue
         if name == b"host":
             host = value
@@ -97,6 +103,7 @@ def read_request(scope: Scope, strip_credentials: bool, gateway_secret: bytes = 
         else:
             if name == b"content-length":
                 content_length = int(value) if value.isdigit() else None
+                framed = framed or content_length != 0
             forward.append((name, value))
     if connection_tokens:
         forward = [(n, v) for n, v in forward if n not in connection_tokens]
@@ -119,6 +126,7 @@ def read_request(scope: Scope, strip_credentials: bool, gateway_secret: bytes = 
         credential=credential.decode("latin-1") if credential else None,
         client_ip=client_ip,
         path=scope["path"],
+        bodyless=not framed,
     )
 
 

@@ -280,12 +280,51 @@ class Http1Response:
             self._pool.release(self._connection)
 
 
+class _Slots:
+    """At most ``size`` exchanges at once; a freed slot goes straight to the oldest waiter.
+
+    asyncio.Semaphore does the same, but each wait asks ``get_running_loop`` for the loop,
+    a getpid() system call on Python 3.11, and a release wakes a waiter that then takes
+    the slot again: at 1,000 clients over 512 connections half the requests wait.
+    """
+
+    __slots__ = ("_free", "_loop", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def acquire(self) -> None:
+        if self._free:  # free slots only when nobody waits (release hands them over)
+            self._free -= 1
+            return
+        loop = self._loop = self._loop or asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot as it was cancelled: the next one gets it
+            raise
+
+    def release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # a cancelled waiter is skipped
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 class Http1Upstream:
     """Keeps idle connections per backend origin; one request per connection at a time."""
 
     def __init__(self, pool_size: int, keepalive_s: float) -> None:
         self._keepalive_s = keepalive_s
-        self._slots = asyncio.Semaphore(pool_size)
+        self._slots = _Slots(pool_size)
         self._idle: dict[Origin, deque[_Connection]] = {}
         self._origins: dict[str, tuple[Origin, bytes]] = {}
         self._ssl: ssl.SSLContext | None = None

@@ -122,7 +122,8 @@ class Forwarder:
         ``capture`` > 0: the outcome keeps the request body and a response body of at most
         that many bytes (for the shadow mode's comparison).
         """
-        body = await self._read_body(receive)
+        # A request without a body is whole already: nothing to read or time out on.
+        body = b"" if incoming.bodyless else await self._read_body(receive)
         # A body read whole is replayable; a streamed one is sent exactly once.
         replayable = isinstance(body, bytes)
         method: str = scope["method"]

@@ -339,6 +339,28 @@ async def test_requests_waiting_for_the_pool_are_sent_in_arrival_order() -> None
     assert received == ["/first", *(f"/{n}/x?q=1" for n in range(10)), "/late/x?q=1"]
 
 
+async def test_a_waiter_cancelled_for_or_with_a_slot_loses_none() -> None:
+    # A waiter cancelled while it waits is skipped; one cancelled just after it was handed
+    # the freed slot (before it ran) passes the slot on: the pool never shrinks.
+    async with scripted(keep_alive_ok) as server:
+        pool = Http1Upstream(pool_size=1, keepalive_s=4)
+        first = await pool.send("GET", server.url + "/first", [], b"", TIMEOUTS)
+        gone = asyncio.create_task(get(pool, server.url))
+        handed = asyncio.create_task(get(pool, server.url))
+        last = asyncio.create_task(get(pool, server.url))
+        await asyncio.sleep(0)  # all three wait for the one slot
+        gone.cancel()
+        await asyncio.sleep(0)
+        await body_of(first)  # frees the slot: handed to ``handed``, which has not run yet
+        handed.cancel()
+        assert await asyncio.wait_for(last, 2) == b"ok"
+        assert await asyncio.wait_for(get(pool, server.url), 2) == b"ok"
+        for task in (gone, handed):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await pool.aclose()
+
+
 async def test_unread_large_answer_leaves_a_working_connection() -> None:
     """A client gone mid-download must not leave the pooled socket paused for the next one."""
     # Over the read-pausing mark (256 KiB), yet whole after two socket reads: the answer is

@@ -12,6 +12,7 @@ import pytest
 
 from devinfra.processes import running_service
 from gateway.app import create_app
+from gateway.headers import read_request
 from gateway.registry import build_registry
 from gateway.settings import GatewayConfigError, GatewaySettings
 from tests.gateway.conftest import RunningGateway, make_settings, run_gateway
@@ -30,6 +31,31 @@ def test_routes_to_selected_backend_with_path_query_and_body(gateway: RunningGat
     assert echoed["path"] == "/api/v1/embeddings/generate"
     assert echoed["query"] == "x=1&y=a%20b"
     assert echoed["body_bytes"] == len(b'{"text":"hello"}')
+
+
+@pytest.mark.parametrize(
+    ("framing", "bodyless"),
+    [
+        ([], True),
+        ([(b"content-length", b"0")], True),
+        ([(b"content-length", b"5")], False),
+        ([(b"transfer-encoding", b"chunked")], False),
+    ],
+)
+def test_a_request_without_framing_headers_has_no_body(
+    framing: list[tuple[bytes, bytes]], bodyless: bool
+) -> None:
+    # The forwarder reads no body (and arms no body timeout) for a bodyless request.
+    scope = {"headers": [(b"host", b"gw"), *framing], "path": "/x", "client": ("10.0.0.1", 5)}
+    assert read_request(scope, strip_credentials=False).bodyless is bodyless
+
+
+def test_bodies_are_forwarded_whatever_the_method(gateway: RunningGateway) -> None:
+    sized = gateway.client.request("GET", "/api/v1/rag/stats", content=b"hello")
+    assert sized.json()["body_bytes"] == 5
+    chunked = gateway.client.request("DELETE", "/api/v1/rag/x", content=iter([b"ab", b"cde"]))
+    assert chunked.json()["body_bytes"] == 5
+    assert gateway.client.get("/api/v1/rag/stats").json()["body_bytes"] == 0
 
 
 def test_switching_backend_is_configuration_only(fast: ThreadServer, other: ThreadServer) -> None:
