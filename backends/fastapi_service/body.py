@@ -104,14 +104,29 @@ async def read_body(
     if operation.request_model is None:
         return None
     if operation.request_content_type == JSON:
-        require_json(request.headers.get("content-type"))
-        check_declared_length(request.headers.get("content-length"), max_bytes)
+        content_type, content_length = json_headers(request.scope["headers"])
+        require_json(content_type)
+        check_declared_length(content_length, max_bytes)
         return await receive_capped(request.receive, max_bytes, deadlines)
     bounded = Request(request.scope, _within(request.receive, deadlines.timeout_s))
     try:
         return await read_form(bounded, max_bytes)
     except ClientDisconnect:
         raise BadRequest(ENDED_EARLY) from None
+
+
+def json_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """Content-Type and Content-Length of a request (the first of each, as Starlette's
+    ``Headers.get``), in one pass over the ASGI list (lower-case names): a ``Headers``
+    object and two lookups cost ~1.5 us more of a cached answer's event loop (timeit)."""
+    content_type = content_length = None
+    for name, value in raw:
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value.decode("latin-1")
+        elif name == b"content-length" and content_length is None:
+            content_length = value.decode("latin-1")
+    return content_type, content_length
 
 
 async def receive_capped(receive: Receive, max_bytes: int, deadlines: BodyDeadlines) -> bytes:
