@@ -14,6 +14,7 @@ from backends.core.api.handlers.health import Check, ready_response
 from backends.core.api.validation import validate_path
 from backends.core.engine import Engine
 from backends.core.errors import InvalidInput, NotFound, ProviderUnavailable
+from backends.core.persistence.log_notes import LogNotes
 from shared_schemas.embeddings import EmbeddingRequest
 from shared_schemas.generation import GenerateResponse
 from shared_schemas.operations import OPERATIONS, by_id
@@ -220,3 +221,16 @@ def test_the_logged_body_keeps_only_the_size_of_uploaded_bytes() -> None:
             {**based.model_dump(mode="json", exclude={"audio"}), "audio": "[12 bytes omitted]"},
             plain.model_dump(mode="json"),
         ]
+
+
+def test_prepare_notes_the_body_hash_of_a_cacheable_request_only(api: RequestFlow) -> None:
+    """The log keeps a sanitised payload per body hash (log_notes): the hash noted must be
+    the one the cache key is made of, and none for a request without a cache key."""
+    notes = LogNotes()
+    prepared = api.prepare(by_id()["embeddings_generate"], b'{"text": "hash me"}', {}, notes)
+    assert prepared.cache_key is not None
+    assert notes.request_hash == prepared.request_hash is not None
+    uncached = LogNotes()
+    body = b'{"prompt": "Write one sentence.", "max_tokens": 5}'
+    assert api.prepare(by_id()["analysis_generate"], body, {}, uncached).cache_key is None
+    assert uncached.request_hash is None

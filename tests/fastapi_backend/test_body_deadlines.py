@@ -100,3 +100,11 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
             await receive_capped(_client([], 0), 100, deadlines)
 
     asyncio.run(asyncio.wait_for(main(), BOUND_S))
+
+
+def test_a_read_on_another_loop_finds_its_own_task() -> None:
+    """The loop of the last read is remembered (no getpid system call per read); a read
+    on another loop (each ``asyncio.run``) still finds its own task and loop."""
+    deadlines = BodyDeadlines(TIMEOUT_S)
+    for body in (b"{}", b"[]", b'"x"'):
+        assert _run(receive_capped(_client([body], 0), 100, deadlines)) == [body]

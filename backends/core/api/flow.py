@@ -123,7 +123,9 @@ class RequestFlow:
         params = validate_path(operation, path_params) if operation.path_params else {}
         api_request = ApiRequest(operation, validated, params, filenames)
         notes.request = api_request
-        return self._with_cache_key(api_request)
+        prepared = self._with_cache_key(api_request)
+        notes.request_hash = prepared.request_hash
+        return prepared
 
     def run(self, api_request: ApiRequest) -> ApiResult:
         """Call the operation's handler (blocking: the engine may run a model)."""

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from backends.core.persistence.categories import endpoint_category
-from backends.core.persistence.sanitize import sanitize_payload
+from backends.core.persistence.sanitize import EncodedJson, sanitize_payload
 from shared_schemas import fresh_ids
 
 INT4_MAX = 2**31 - 1  # ml_service_requests.credits_charged
@@ -56,8 +56,10 @@ class RequestRecord:
     def build(cls, **values: Any) -> RequestRecord:
         """A record whose payloads are already sanitised (secrets, audio, NULs, size)."""
         for name in ("request_payload", "response_payload"):
-            if values.get(name) is not None:
-                values[name] = sanitize_payload(values[name])
+            value = values.get(name)
+            # an EncodedJson is sanitize_payload's own result (log_notes keeps those)
+            if value is not None and type(value) is not EncodedJson:
+                values[name] = sanitize_payload(value)
         # an integer column: a huge header value must not poison a batch either
         values["credits_charged"] = min(max(int(values.get("credits_charged", 0)), 0), INT4_MAX)
         for name, limit in _COLUMN_LIMITS.items():
