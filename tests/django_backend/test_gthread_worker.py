@@ -110,3 +110,64 @@ def test_the_heartbeat_is_once_per_interval_not_once_per_turn() -> None:
         time.sleep(HEARTBEAT_S)
         worker.notify()
         assert beat() != first
+
+
+class _CountingSocket(socket.socket):
+    """A real connected socket that counts its timeout changes (each one an ioctl)."""
+
+    timeout_changes = 0
+
+    def settimeout(self, value: float | None) -> None:
+        self.timeout_changes += 1
+        super().settimeout(value)
+
+
+@contextlib.contextmanager
+def _served_connection(raw: bytes) -> Iterator[tuple[Any, Any]]:
+    """A gunicorn connection whose client sent ``raw``, parsed up to its first request."""
+    from gunicorn.http import get_parser
+
+    client, server = socket.socketpair()
+    sock = _CountingSocket(fileno=server.detach())
+    try:
+        client.sendall(raw)
+        parser = get_parser(Config(), sock, ("127.0.0.1", 1))
+        request = next(parser)
+
+        class Conn:
+            pass
+
+        conn = Conn()
+        conn.parser = parser  # type: ignore[attr-defined]
+        yield conn, request
+    finally:
+        client.close()
+        sock.close()
+
+
+def test_a_body_read_to_its_end_leaves_the_socket_alone() -> None:
+    """No drain (and no settimeout pair) after a request whose body the app read."""
+    post = b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd"
+    for raw, read in ((REQUEST, b""), (post, b"abcd")):
+        with (
+            _worker(threads=2, worker_connections=10) as (worker, _listener),
+            _served_connection(raw + REQUEST) as (conn, request),
+        ):
+            assert request.body.read() == read
+            sock = conn.parser.unreader.sock
+            sock.timeout_changes = 0
+            assert worker._keepalive_after(conn, True) is True
+            assert sock.timeout_changes == 0
+            assert next(conn.parser).path == "/live"  # the next request is intact
+
+
+def test_a_body_left_unread_is_still_drained() -> None:
+    post = b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd"
+    with (
+        _worker(threads=2, worker_connections=10) as (worker, _listener),
+        _served_connection(post + REQUEST) as (conn, request),
+    ):
+        assert request.body.read(1) == b"a"
+        assert worker._keepalive_after(conn, True) is True
+        assert next(conn.parser).path == "/live"
+        assert worker._keepalive_after(conn, False) is False

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import logging
 
-import redis
-
 from backends.core.persistence import sql
 from backends.core.persistence.memory_cache import MemoryCache
 from backends.core.persistence.records import CacheRow
 from backends.django_service.mlapi.pg_reader import PgReader
+from backends.django_service.mlapi.redis_clients import ThreadRedis
 from backends.django_service.mlapi.request_log import BackgroundWriter
 from shared_schemas.breaker import CircuitBreaker
 
@@ -29,7 +28,7 @@ logger = logging.getLogger(__name__)
 class ResponseCache:
     def __init__(
         self,
-        redis_client: redis.Redis[bytes] | None,
+        redis_client: ThreadRedis | None,
         reader: PgReader | None,
         writer: BackgroundWriter | None,
         service_name: str,

@@ -15,10 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import redis
 from django.conf import settings
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from backends.core.api.flow import RequestFlow
 from backends.core.api.handlers.health import (
@@ -34,6 +31,7 @@ from backends.core.inference.runtime import usable_cores
 from backends.core.settings import EngineSettings
 from backends.django_service.config.service_settings import DjangoServiceSettings
 from backends.django_service.mlapi.pg_reader import PgReader
+from backends.django_service.mlapi.redis_clients import ThreadRedis
 from backends.django_service.mlapi.request_log import BackgroundWriter
 from backends.django_service.mlapi.response_cache import ResponseCache
 from shared_schemas.health import ReadyResponse
@@ -48,7 +46,7 @@ class Runtime:
     flow: RequestFlow
     cache: ResponseCache
     writer: BackgroundWriter | None
-    redis: redis.Redis[bytes] | None
+    redis: ThreadRedis | None
     metrics: ProcessMetrics
     reader: PgReader
     _probes: dict[str, Future[dict[str, Check]]] = field(default_factory=dict)
@@ -156,16 +154,11 @@ def build_runtime(service: DjangoServiceSettings) -> Runtime:
         service.log_buffer_rows,
     )
     writer.start()
-    client = None
-    if service.redis_url:
-        client = redis.Redis.from_url(
-            service.redis_url,
-            socket_timeout=service.redis_timeout_s,
-            socket_connect_timeout=service.redis_timeout_s,
-            # no retries: they wait for the same dead server again (redis-py's default
-            # three made a frozen Redis cost 2.0 s per request at a 0.5 s timeout)
-            retry=Retry(NoBackoff(), 0),
-        )
+    client = (
+        ThreadRedis.from_url(service.redis_url, service.redis_timeout_s)
+        if service.redis_url
+        else None
+    )
     reader = PgReader(service.database_url, service.db_connect_timeout_s)
     cache = ResponseCache(
         client, reader, writer, service.service_name, service.cache_ttl_s,
