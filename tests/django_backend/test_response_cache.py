@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
@@ -100,6 +101,21 @@ def _hits(url: str, *keys: str) -> dict[str, tuple[int, object]]:
     return {key: (hits, at) for key, hits, at in rows}
 
 
+def _fetch_while_busy(reader: PgReader, keys: list[str]) -> list[Any]:
+    """Cache reads of ``keys``, all asked while the reader's one thread is busy (so they
+    queue together behind it)."""
+    reader.fetch_value("SELECT 1", (), 5)  # connected
+    busy = threading.Thread(
+        target=reader.fetch_value, args=("SELECT pg_sleep(0.5)", (), 5), daemon=True
+    )
+    busy.start()
+    time.sleep(0.1)  # the one reader thread is in pg_sleep
+    with ThreadPoolExecutor(len(keys)) as pool:
+        answers = list(pool.map(lambda k: reader.fetch_cache(k, 5), keys))
+    busy.join(5)
+    return answers
+
+
 def test_cache_reads_waiting_together_are_one_statement(migrated_pg_url: str) -> None:
     """Reads queued while the reader is busy are answered by one UPDATE: each its own
     answer (a key asked twice in the batch gets it twice and counts two hits), one now()
@@ -110,15 +126,7 @@ def test_cache_reads_waiting_together_are_one_statement(migrated_pg_url: str) ->
     _store(migrated_pg_url, one, two)
     reader = PgReader(migrated_pg_url, connect_timeout_s=5, threads=1)
     try:
-        reader.fetch_value("SELECT 1", (), 5)  # connected
-        busy = threading.Thread(
-            target=reader.fetch_value, args=("SELECT pg_sleep(0.5)", (), 5), daemon=True
-        )
-        busy.start()
-        time.sleep(0.1)  # the one reader thread is in pg_sleep
-        with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(lambda k: reader.fetch_cache(k, 5), [one, two, one, absent]))
-        busy.join(5)
+        answers = _fetch_while_busy(reader, [one, two, one, absent])
     finally:
         reader.close()
     assert answers == [{"key": one}, {"key": two}, {"key": one}, None]
@@ -134,15 +142,7 @@ def test_reads_of_one_key_waiting_together_count_a_hit_each(migrated_pg_url: str
     _store(migrated_pg_url, key)
     reader = PgReader(migrated_pg_url, connect_timeout_s=5, threads=1)
     try:
-        reader.fetch_value("SELECT 1", (), 5)  # connected
-        busy = threading.Thread(
-            target=reader.fetch_value, args=("SELECT pg_sleep(0.5)", (), 5), daemon=True
-        )
-        busy.start()
-        time.sleep(0.1)  # the one reader thread is in pg_sleep
-        with ThreadPoolExecutor(2) as pool:
-            answers = list(pool.map(lambda k: reader.fetch_cache(k, 5), [key, key]))
-        busy.join(5)
+        answers = _fetch_while_busy(reader, [key, key])
         assert answers == [{"key": key}, {"key": key}]
         assert _hits(migrated_pg_url, key)[key][0] == 2
         assert reader.fetch_cache(key, 5) == {"key": key}
