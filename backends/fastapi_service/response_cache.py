@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -25,68 +24,6 @@ from backends.fastapi_service.request_log import RequestLogWriter
 from shared_schemas.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
-
-
-class CoalescedReads:
-    """Reads of one store by key, one ``read`` at a time: the keys asked while a read runs
-    wait for the next one, which reads them all (each key once, with how many requests
-    asked for it). A key that finds no read running is read at once, so alone it waits
-    for nothing more.
-
-    A failed read opens the breaker and answers its keys, and those queued behind it, as
-    misses (None): a frozen store costs one timeout, and the requests that queued
-    meanwhile do not each try again (the breaker keeps new ones away).
-    """
-
-    def __init__(
-        self,
-        read: Callable[[dict[str, int]], Awaitable[Mapping[str, Any]]],
-        breaker: CircuitBreaker,
-        store: str,
-    ) -> None:
-        self._read = read
-        self._breaker = breaker
-        self._store = store  # for the log
-        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
-        self._reader: asyncio.Task[None] | None = None
-
-    async def get(self, key: str) -> Any:
-        """The key's value from the next read; None for a miss or a failed read."""
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append(waiter)
-        if self._reader is None:
-            self._reader = asyncio.ensure_future(self._read_waiting())
-        return await waiter
-
-    async def _read_waiting(self) -> None:
-        batch: dict[str, list[asyncio.Future[Any]]] = {}
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, {}
-                try:
-                    values = await self._read({key: len(w) for key, w in batch.items()})
-                except Exception:  # TimeoutError included
-                    self._breaker.failed()
-                    logger.warning("%s cache read failed", self._store, exc_info=True)
-                    for key, waiters in self._waiting.items():
-                        batch.setdefault(key, []).extend(waiters)
-                    self._waiting = {}
-                    values = {}
-                else:
-                    self._breaker.succeeded()
-                for key, waiters in batch.items():
-                    value = values.get(key)
-                    for waiter in waiters:
-                        if not waiter.done():  # given up (timed out or cancelled)
-                            waiter.set_result(value)
-                batch = {}
-        finally:
-            self._reader = None
-            for waiters in (*batch.values(), *self._waiting.values()):  # when cancelled
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-            self._waiting = {}
 
 
 class ResponseCache:
@@ -108,10 +45,14 @@ class ResponseCache:
         self._memory = memory
         self._redis_breaker = CircuitBreaker(retry_s)
         self._pg_breaker = CircuitBreaker(retry_s)
-        # Each store is read one command at a time: keys asked meanwhile go in the next.
-        self._redis_reads = CoalescedReads(self._read_redis, self._redis_breaker, "redis")
-        # the keys that missed Redis
-        self._pg_reads = CoalescedReads(self._read_records, self._pg_breaker, "postgres")
+        # Keys that missed Redis and wait for the next Postgres read, with their requests'
+        # futures; one read runs at a time (``_read_pending``).
+        self._pending: dict[str, list[asyncio.Future[Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        # Keys waiting for the next Redis read, with their requests' futures; one read at
+        # a time (``_read_redis_pending``).
+        self._redis_reads: dict[str, list[asyncio.Future[bytes | None]]] = {}
+        self._redis_reader: asyncio.Task[None] | None = None
         # Bodies waiting for the next Redis write, with their requests' futures; one
         # pipeline is sent at a time (``_write_pending``).
         self._writes: list[tuple[str, bytes, asyncio.Future[None]]] = []
@@ -124,7 +65,7 @@ class ResponseCache:
                 self._writer.record_cache_hit(key)
             return remembered
         if self._redis is not None and self._redis_breaker.allow():
-            cached: bytes | None = await self._redis_reads.get(key)
+            cached = await self._read_redis(key)
             if cached is not None:
                 if self._writer is not None:
                     self._writer.record_cache_hit(key)
@@ -140,19 +81,60 @@ class ResponseCache:
         await self._keep(key, body)
         return body
 
-    async def _read_redis(self, keys: dict[str, int]) -> dict[str, bytes | None]:
-        """The keys' bodies in Redis (None: a miss), in one command.
+    async def _read_redis(self, key: str) -> bytes | None:
+        """The key's body in Redis; None for a miss or a failed read.
 
         Keys asked while a Redis read runs are read together in the next one (MGET), as
         the bodies kept are written (``_keep``): each uncached request's GET on its own
         cost the event loop ~60 us of redis-py, a key of an MGET of 20 ~10. A key that
         finds no read running is read at once (a plain GET).
         """
-        assert self._redis is not None
-        names = list(keys)
-        if len(names) == 1:
-            return {names[0]: await self._redis.get(names[0])}
-        return dict(zip(names, await self._redis.mget(names), strict=True))
+        waiter: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._redis_reads.setdefault(key, []).append(waiter)
+        if self._redis_reader is None:
+            self._redis_reader = asyncio.ensure_future(self._read_redis_pending())
+        return await waiter
+
+    async def _read_redis_pending(self) -> None:
+        """Read the waiting keys from Redis, one command at a time, until none are left; a
+        failed read opens the breaker and answers its keys, and those queued behind it, as
+        misses."""
+        redis = self._redis
+        assert redis is not None
+        batch: dict[str, list[asyncio.Future[bytes | None]]] = {}
+        try:
+            while self._redis_reads:
+                batch, self._redis_reads = self._redis_reads, {}
+                keys = list(batch)
+                try:
+                    if len(keys) == 1:
+                        bodies: list[bytes | None] = [await redis.get(keys[0])]
+                    else:
+                        bodies = await redis.mget(keys)
+                except Exception:
+                    self._redis_breaker.failed()
+                    logger.warning("redis cache read failed", exc_info=True)
+                    # the keys queued meanwhile are misses too: a frozen Redis costs one
+                    # timeout, and the breaker keeps new ones away
+                    for key, waiters in self._redis_reads.items():
+                        batch.setdefault(key, []).extend(waiters)
+                    self._redis_reads = {}
+                    keys = list(batch)
+                    bodies = [None] * len(keys)
+                else:
+                    self._redis_breaker.succeeded()
+                for key, body in zip(keys, bodies, strict=True):
+                    for waiter in batch[key]:
+                        if not waiter.done():  # given up (cancelled)
+                            waiter.set_result(body)
+                batch = {}
+        finally:
+            self._redis_reader = None
+            for waiters in (*batch.values(), *self._redis_reads.values()):  # when cancelled
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+            self._redis_reads = {}
 
     async def _read_record(self, key: str) -> Any:
         """The cached row's data; None for a miss, or when the read failed or took longer
@@ -164,12 +146,48 @@ class ResponseCache:
         finds no read running starts one at once, so alone it waits for nothing more than
         before. Each request waits at most its own CACHE_READ_TIMEOUT_S, queued included.
         """
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append(waiter)
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read_pending())
         try:
-            return await asyncio.wait_for(self._pg_reads.get(key), sql.CACHE_READ_TIMEOUT_S)
+            return await asyncio.wait_for(waiter, sql.CACHE_READ_TIMEOUT_S)
         except TimeoutError:  # the read reports its own failure to the breaker
             return None
 
-    async def _read_records(self, batch: dict[str, int]) -> dict[str, Any]:
+    async def _read_pending(self) -> None:
+        """Read the waiting keys, one statement at a time, until none are left. A failed
+        statement opens the breaker and answers every waiting key as a miss: a frozen
+        Postgres costs one timeout, and the requests that queued meanwhile do not each
+        try again (the breaker keeps new ones away)."""
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                try:
+                    rows = await self._read_records(batch)
+                except Exception:  # TimeoutError included
+                    self._pg_breaker.failed()
+                    logger.warning("postgres cache read failed", exc_info=True)
+                    for key, waiters in self._pending.items():
+                        batch.setdefault(key, []).extend(waiters)
+                    self._pending = {}
+                    rows = {}
+                else:
+                    self._pg_breaker.succeeded()
+                for key, waiters in batch.items():
+                    data = rows.get(key)
+                    for waiter in waiters:
+                        if not waiter.done():  # given up (timed out or cancelled)
+                            waiter.set_result(data)
+        finally:
+            self._reader = None
+            for waiters in self._pending.values():  # only when cancelled (shutdown)
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+            self._pending = {}
+
+    async def _read_records(self, batch: dict[str, list[asyncio.Future[Any]]]) -> dict[str, Any]:
         """The rows' data by key, giving up after CACHE_READ_TIMEOUT_S (TimeoutError).
 
         Taking a connection, the query and handing the connection back share that one
@@ -184,7 +202,7 @@ class ResponseCache:
         """
         assert self._pool is not None
         keys = sorted(batch)  # rows locked in one order by concurrent readers
-        hits = [batch[key] for key in keys]
+        hits = [len(batch[key]) for key in keys]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + sql.CACHE_READ_TIMEOUT_S
         conn = await self._pool.acquire(timeout=sql.CACHE_READ_TIMEOUT_S)
